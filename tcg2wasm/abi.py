@@ -1,0 +1,83 @@
+"""The runtime ABI shared by the front end, the backend and the runtime.
+
+Linear memory layout (one wasm memory, imported by every module as
+``env.memory``; one funcref table imported as ``env.table``)::
+
+    0x0000 .. 0x0FFF   unused (null page)
+    STATE_BASE         CPU state block: one little-endian i64 per field (STATE_FIELDS)
+    JC_BASE            jump cache: JC_ENTRIES x 16 bytes {pc: i64, table_index: i32, pad}
+    TLB_BASE           soft TLB: TLB_ENTRIES x 32 bytes {tag_read, tag_write, tag_exec, addend}
+    GUEST_BASE ..      guest pages (host copies of guest memory), bump-allocated
+
+A TLB tag is the guest page address (low 12 bits clear) or TLB_INVALID.
+host address = guest address + addend.
+
+Guest registers and flags are IR *globals*: they live in the state block
+between regions and in wasm locals inside one. Each flag is stored as 0 or 1.
+"""
+
+from __future__ import annotations
+
+GPR_NAMES: tuple[str, ...] = (
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+    "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+)
+FLAG_NAMES: tuple[str, ...] = ("cf", "pf", "af", "zf", "sf", "of", "df")
+FLAG_BITS: dict[str, int] = {"cf": 0, "pf": 2, "af": 4, "zf": 6, "sf": 7, "df": 10, "of": 11}
+SEG_BASE_NAMES: tuple[str, ...] = ("fs_base", "gs_base")
+
+#: IR globals in index order: the guest state that translated code reads and writes.
+GLOBAL_NAMES: tuple[str, ...] = GPR_NAMES + FLAG_NAMES + SEG_BASE_NAMES
+GLOBAL_INDEX: dict[str, int] = {name: i for i, name in enumerate(GLOBAL_NAMES)}
+
+#: State block fields (i64 each) in order. The first len(GLOBAL_NAMES) are the IR globals.
+STATE_FIELDS: tuple[str, ...] = GLOBAL_NAMES + (
+    "rip",
+    "rflags_rest",  # rflags bits other than the seven flags above (bit 1 always set)
+    "exit_code",  # last Exit code (informational)
+    "fault_kind",  # Excp kind, or interrupt vector for Exit.INT
+    "fault_addr",  # faulting data address (memory faults)
+    "icount_left",  # guest instructions the translated code may still execute
+    "stop_pc",  # the dispatcher returns Exit.STOP when rip reaches it (~0 = none)
+    "exit_pending",  # set by host helpers: leave at the next check
+    "scratch",  # second result of host helpers (remainder of env.div128)
+)
+STATE_BASE = 0x1000
+STATE_OFFSET: dict[str, int] = {name: STATE_BASE + 8 * i for i, name in enumerate(STATE_FIELDS)}
+STATE_SIZE = 8 * len(STATE_FIELDS)
+
+JC_BASE = 0x2000
+JC_ENTRIES = 4096  # power of two
+JC_ENTRY_SIZE = 16
+JC_INVALID_PC = 0xFFFF_FFFF_FFFF_FFFF  # never a block start the cache can hold (odd and ~0)
+
+TLB_BASE = JC_BASE + JC_ENTRIES * JC_ENTRY_SIZE
+TLB_ENTRIES = 1024  # power of two
+TLB_ENTRY_SIZE = 32
+TLB_TAG_READ = 0
+TLB_TAG_WRITE = 8
+TLB_TAG_EXEC = 16
+TLB_ADDEND = 24
+TLB_INVALID = 1  # a tag no page-aligned address equals
+
+PAGE_BITS = 12
+PAGE_SIZE = 1 << PAGE_BITS
+PAGE_MASK = ~(PAGE_SIZE - 1) & 0xFFFF_FFFF_FFFF_FFFF
+
+GUEST_BASE = ((TLB_BASE + TLB_ENTRIES * TLB_ENTRY_SIZE + 0xFFFF) // 0x10000) * 0x10000
+
+WASM_PAGE = 0x10000
+MAX_WASM_PAGES = 65536  # 4 GiB linear memory
+
+
+def jc_index(pc: int) -> int:
+    """Jump-cache slot for a guest pc; the dispatcher computes the same hash in wasm."""
+    return ((pc ^ (pc >> 12)) & (JC_ENTRIES - 1))
+
+
+def tlb_index(addr: int) -> int:
+    """Soft-TLB slot of a guest address; translated code computes the same in wasm."""
+    return (addr >> PAGE_BITS) & (TLB_ENTRIES - 1)
+
+
+RFLAGS_FIXED = 0x2  # bit 1 of rflags always reads as one
