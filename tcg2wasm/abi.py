@@ -81,3 +81,26 @@ def tlb_index(addr: int) -> int:
 
 
 RFLAGS_FIXED = 0x2  # bit 1 of rflags always reads as one
+
+
+# -- wasm imports every region module declares (module "env") -----------------
+IMPORT_MODULE = "env"
+IMPORT_MEMORY = "memory"  # the one linear memory: min 1 page, max MAX_WASM_PAGES
+IMPORT_TABLE = "table"  # the one funcref table; region functions are placed in it by the runtime
+#: Host helpers, name -> (params, results) as wasm value types.
+#: ld_slow(addr, memop) -> value: TLB miss / page-crossing load. On a fault it sets
+#:   state.fault_kind, state.fault_addr and state.exit_pending = 1 and returns 0.
+#: st_slow(addr, value, memop): the same for stores (also where writes to pages holding
+#:   translated code are caught, which invalidates those translations).
+#: div128(nl, nh, d, is_signed) -> quotient of (nh:nl) / d; remainder in state.scratch.
+#:   Called only when the dividend does not fit 64 bits; the caller checked d != 0 and
+#:   that the quotient fits.
+HOST_IMPORTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "ld_slow": (("i64", "i32"), ("i64",)),
+    "st_slow": (("i64", "i64", "i32"), ()),
+    "div128": (("i64", "i64", "i64", "i32"), ("i64",)),
+}
+#: Every region module exports one function of type () -> i32 under this name. It loads the
+#: globals it uses from the state block, runs, stores them back, sets state.rip (and
+#: state.icount_left), and returns an Exit code (Exit.CONTINUE: go on at state.rip).
+REGION_EXPORT = "region"
