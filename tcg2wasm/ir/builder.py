@@ -48,6 +48,17 @@ class IRBuilder:
             self._consts.clear()
         self.ops.append(Op(name, list(args)))
 
+    def mark(self) -> tuple[int, int, int]:
+        """A point to roll back to (between instructions, where nothing is deferred)."""
+        return len(self.ops), self.n_temps, self.n_labels
+
+    def rollback(self, mark: tuple[int, int, int]) -> None:
+        """Forget everything emitted since ``mark`` (an instruction the lifter gave up on)."""
+        del self.ops[mark[0]:]
+        self.n_temps, self.n_labels = mark[1], mark[2]
+        self._shadow.clear()
+        self._consts.clear()
+
     # -- guest globals with deferred writeback ---------------------------
     def get_global(self, name: str) -> Temp:
         return self._shadow.get(name, GLOBALS[name])

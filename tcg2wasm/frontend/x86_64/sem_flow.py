@@ -1,0 +1,100 @@
+"""Control transfers: jmp, jcc, jrcxz/loop, call, ret, and the exits to the host (syscall, hlt, cpuid...)."""
+
+from __future__ import annotations
+
+import iced_x86 as ix
+
+from tcg2wasm.frontend.x86_64.context import LiftContext, Unsupported
+from tcg2wasm.frontend.x86_64.registry import semantics
+from tcg2wasm.ir import Cond, Exit
+
+M = ix.Mnemonic
+OK = ix.OpKind
+_NEAR = (OK.NEAR_BRANCH64, OK.NEAR_BRANCH32, OK.NEAR_BRANCH16)
+
+
+def _target_operand(ctx: LiftContext, ins: ix.Instruction):
+    """Constant target of a direct branch, or the Temp holding an indirect one."""
+    if ins.op_kind(0) in _NEAR:
+        return ins.near_branch_target
+    if ctx.op_bits(0) != 64:
+        raise Unsupported("indirect branch with a 16/32-bit operand")
+    return ctx.read(0)
+
+
+@semantics(M.JMP)
+def lift_jmp(ctx: LiftContext, ins: ix.Instruction) -> None:
+    target = _target_operand(ctx, ins)
+    if isinstance(target, int):
+        ctx.jump(target)
+    else:
+        ctx.jump_indirect(target)
+
+
+@semantics(M.JO, M.JNO, M.JB, M.JAE, M.JE, M.JNE, M.JBE, M.JA, M.JS, M.JNS, M.JP, M.JNP, M.JL, M.JGE, M.JLE, M.JG)
+def lift_jcc(ctx: LiftContext, ins: ix.Instruction) -> None:
+    ctx.branch_if(ctx.condition(ins.condition_code), ins.near_branch_target)
+
+
+@semantics(M.JRCXZ, M.JECXZ)
+def lift_jrcxz(ctx: LiftContext, ins: ix.Instruction) -> None:
+    bits = 64 if ins.mnemonic == M.JRCXZ else 32
+    rcx = ctx.b.zext(ctx.get_gpr("rcx"), bits)
+    ctx.branch_if(ctx.b.setcondi(Cond.EQ, rcx, 0), ins.near_branch_target)
+
+
+@semantics(M.LOOP, M.LOOPE, M.LOOPNE)
+def lift_loop(ctx: LiftContext, ins: ix.Instruction) -> None:
+    b = ctx.b
+    if ins.op_kind(0) != OK.NEAR_BRANCH64:
+        raise Unsupported("loop with 32-bit address size")
+    rcx = b.addi(ctx.get_gpr("rcx"), -1)
+    ctx.set_gpr("rcx", rcx)
+    taken = b.setcondi(Cond.NE, rcx, 0)
+    if ins.mnemonic == M.LOOPE:
+        taken = b.and_(taken, ctx.flag("zf"))
+    elif ins.mnemonic == M.LOOPNE:
+        taken = b.andc(taken, ctx.flag("zf"))
+    ctx.branch_if(taken, ins.near_branch_target)
+
+
+@semantics(M.CALL)
+def lift_call(ctx: LiftContext, ins: ix.Instruction) -> None:
+    target = _target_operand(ctx, ins)
+    ctx.push(ctx.b.const(ins.next_ip))
+    if isinstance(target, int):
+        ctx.jump(target)
+    else:
+        ctx.jump_indirect(target)
+
+
+@semantics(M.RET)
+def lift_ret(ctx: LiftContext, ins: ix.Instruction) -> None:
+    if ins.op_count and ins.op_kind(0) != OK.IMMEDIATE16:
+        raise Unsupported("far ret")
+    b = ctx.b
+    rsp = ctx.get_gpr("rsp")
+    target = ctx.load(rsp, 64)
+    extra = ins.immediate(0) if ins.op_count else 0
+    ctx.set_gpr("rsp", b.addi(rsp, 8 + extra))
+    ctx.jump_indirect(target)
+
+
+@semantics(M.SYSCALL)
+def lift_syscall(ctx: LiftContext, ins: ix.Instruction) -> None:
+    ctx.exit(Exit.SYSCALL)
+
+
+@semantics(M.HLT)
+def lift_hlt(ctx: LiftContext, ins: ix.Instruction) -> None:
+    ctx.exit(Exit.HLT, ins.ip)
+
+
+@semantics(M.CPUID)
+def lift_cpuid(ctx: LiftContext, ins: ix.Instruction) -> None:
+    ctx.exit(Exit.CPUID)
+
+
+@semantics(M.RDTSC)
+def lift_rdtsc(ctx: LiftContext, ins: ix.Instruction) -> None:
+    ctx.exit(Exit.RDTSC)

@@ -1,0 +1,3 @@
+"""Imports every semantics module so that its functions register in the table."""
+
+from tcg2wasm.frontend.x86_64 import sem_alu, sem_data, sem_flow  # noqa: F401

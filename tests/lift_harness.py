@@ -1,0 +1,242 @@
+"""Differential harness for lifted instructions: the same snippet and state in Unicorn and in our engines.
+
+A snippet runs from CODE_ADDR until it falls off its end (or faults) with a
+data area at DATA_ADDR and a stack at STACK_ADDR. Registers, defined flags and
+the data/stack areas must match Unicorn; flags iced-x86 reports as undefined
+for any instruction of the snippet are masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import iced_x86 as ix
+import unicorn as uc
+import unicorn.x86_const as ux
+from hypothesis import strategies as st
+
+from tcg2wasm.abi import FLAG_BITS, GPR_NAMES
+from tcg2wasm.ir import Excp, Exit
+from tcg2wasm.ir.interp import GuestFault, run_tb
+
+CODE_ADDR = 0x10000
+DATA_ADDR = 0x20000
+DATA_SIZE = 0x2000
+STACK_ADDR = 0x30000
+STACK_SIZE = 0x2000
+STACK_TOP = STACK_ADDR + 0x1000
+MAX_INSNS = 100_000
+
+ARITH_FLAGS = sum(1 << FLAG_BITS[f] for f in ("cf", "pf", "af", "zf", "sf", "of"))
+_ICED_TO_RFLAGS = {
+    ix.RflagsBits.OF: 0x800, ix.RflagsBits.SF: 0x80, ix.RflagsBits.ZF: 0x40, ix.RflagsBits.AF: 0x10,
+    ix.RflagsBits.CF: 0x1, ix.RflagsBits.PF: 0x4, ix.RflagsBits.DF: 0x400,
+}
+_UC_REG = {name: getattr(ux, f"UC_X86_REG_{name.upper()}") for name in GPR_NAMES}
+
+
+@dataclass
+class Outcome:
+    regs: dict[str, int]  # 16 GPRs, rip, rflags
+    memory: dict[int, bytes]  # data and stack areas
+    stop: str  # "end" or a fault kind name
+    stop_pc: int
+    extra: dict = field(default_factory=dict)
+
+
+def undefined_flags_mask(code: bytes, addr: int = CODE_ADDR) -> int:
+    """rflags bits that some instruction of ``code`` leaves undefined."""
+    mask = 0
+    for ins in ix.Decoder(64, code, ip=addr):
+        for iced_bit, bit in _ICED_TO_RFLAGS.items():
+            if ins.rflags_undefined & iced_bit:
+                mask |= bit
+    return mask
+
+
+@st.composite
+def values64(draw: st.DrawFn) -> int:
+    """64-bit values biased toward the edges where flags change."""
+    return draw(st.one_of(
+        st.integers(0, 2**64 - 1),
+        st.sampled_from([0, 1, 2, 0x7F, 0x80, 0xFF, 0x7FFF, 0x8000, 0xFFFF, 0x7FFFFFFF, 0x80000000,
+                         0xFFFFFFFF, 0x7FFFFFFFFFFFFFFF, 0x8000000000000000, 2**64 - 1, 2**64 - 2]),
+        st.integers(0, 0x1FF),
+    ))
+
+
+@st.composite
+def states(draw: st.DrawFn, pointers: dict[str, int] | None = None) -> dict[str, int]:
+    """A random register state: GPRs, arithmetic flags and DF; rsp points into the stack.
+
+    ``pointers`` maps registers to base addresses; each gets base + a small random offset.
+    """
+    regs = {name: draw(values64()) for name in GPR_NAMES}
+    regs["rsp"] = STACK_TOP - 8 * draw(st.integers(0, 16))
+    for name, base in (pointers or {}).items():
+        regs[name] = base + draw(st.integers(0, 0x100))
+    flags = draw(st.integers(0, 2**12 - 1)) & (ARITH_FLAGS | 0x400)
+    regs["rflags"] = flags | 0x202
+    return regs
+
+
+def _image(data: bytes) -> dict[int, bytearray]:
+    return {DATA_ADDR: bytearray(data.ljust(DATA_SIZE, b"\0")), STACK_ADDR: bytearray(STACK_SIZE)}
+
+
+def run_unicorn(code: bytes, regs: dict[str, int], data: bytes = b"") -> Outcome:
+    mu = uc.Uc(uc.UC_ARCH_X86, uc.UC_MODE_64)
+    mu.mem_map(CODE_ADDR, 0x1000, uc.UC_PROT_READ | uc.UC_PROT_EXEC)
+    mu.mem_write(CODE_ADDR, code)
+    for addr, buf in _image(data).items():
+        mu.mem_map(addr, len(buf), uc.UC_PROT_READ | uc.UC_PROT_WRITE)
+        mu.mem_write(addr, bytes(buf))
+    for name, value in regs.items():
+        if name in _UC_REG:
+            mu.reg_write(_UC_REG[name], value)
+    mu.reg_write(ux.UC_X86_REG_RFLAGS, regs.get("rflags", 0x202))
+    stop = {"kind": "end"}
+
+    def on_interrupt(mu_: uc.Uc, intno: int, _user: object) -> None:
+        stop["kind"] = {0: Excp.DIVIDE.name}.get(intno, f"INT{intno}")
+        mu_.emu_stop()
+
+    mu.hook_add(uc.UC_HOOK_INTR, on_interrupt)
+    end = CODE_ADDR + len(code)
+    try:
+        mu.emu_start(CODE_ADDR, end, count=MAX_INSNS)
+    except uc.UcError as e:
+        stop["kind"] = {uc.UC_ERR_READ_UNMAPPED: "READ_UNMAPPED", uc.UC_ERR_WRITE_UNMAPPED: "WRITE_UNMAPPED",
+                        uc.UC_ERR_FETCH_UNMAPPED: "FETCH_UNMAPPED", uc.UC_ERR_WRITE_PROT: "WRITE_PROT",
+                        uc.UC_ERR_READ_PROT: "READ_PROT", uc.UC_ERR_FETCH_PROT: "FETCH_PROT",
+                        uc.UC_ERR_INSN_INVALID: "INVALID_OPCODE"}.get(e.errno, str(e))
+    out = {name: mu.reg_read(r) for name, r in _UC_REG.items()}
+    out["rip"] = mu.reg_read(ux.UC_X86_REG_RIP)
+    out["rflags"] = mu.reg_read(ux.UC_X86_REG_RFLAGS)
+    mem = {addr: bytes(mu.mem_read(addr, len(buf))) for addr, buf in _image(data).items()}
+    return Outcome(out, mem, stop["kind"], out["rip"])
+
+
+class _DictMemory:
+    """Guest memory for the interpreter runner: code (rx) plus the data and stack areas (rw)."""
+
+    def __init__(self, code: bytes, data: bytes) -> None:
+        self.code = code
+        self.areas = _image(data)
+
+    def _find(self, addr: int, size: int, write: bool) -> tuple[bytearray, int]:
+        for base, buf in self.areas.items():
+            if base <= addr and addr + size <= base + len(buf):
+                return buf, addr - base
+        if CODE_ADDR <= addr and addr + size <= CODE_ADDR + 0x1000:
+            if write:
+                raise GuestFault(Excp.WRITE_PROT, addr)
+            padded = self.code.ljust(0x1000, b"\0")
+            return bytearray(padded), addr - CODE_ADDR
+        raise GuestFault(Excp.WRITE_UNMAPPED if write else Excp.READ_UNMAPPED, addr)
+
+    def load(self, addr: int, size: int) -> int:
+        buf, off = self._find(addr, size, False)
+        return int.from_bytes(buf[off:off + size], "little")
+
+    def store(self, addr: int, size: int, value: int) -> None:
+        buf, off = self._find(addr, size, True)
+        buf[off:off + size] = value.to_bytes(size, "little")
+
+    def fetch(self, addr: int, n: int) -> bytes:
+        if not CODE_ADDR <= addr < CODE_ADDR + 0x1000:
+            raise GuestFault(Excp.FETCH_UNMAPPED, addr)
+        return self.code.ljust(0x1000, b"\0")[addr - CODE_ADDR:][:n]
+
+
+def _split_rflags(values: list[int], rflags: int) -> None:
+    from tcg2wasm.abi import GLOBAL_INDEX
+    for name, bit in FLAG_BITS.items():
+        values[GLOBAL_INDEX[name]] = (rflags >> bit) & 1
+
+
+def _join_rflags(values: list[int]) -> int:
+    from tcg2wasm.abi import GLOBAL_INDEX
+    rflags = 0x202
+    for name, bit in FLAG_BITS.items():
+        rflags |= values[GLOBAL_INDEX[name]] << bit
+    return rflags
+
+
+def run_interp(code: bytes, regs: dict[str, int], data: bytes = b"", optimize: bool = False) -> Outcome:
+    """Run with the front end and the IR reference interpreter (no wasm, no Machine)."""
+    from tcg2wasm.abi import GLOBAL_INDEX, GLOBAL_NAMES
+    from tcg2wasm.frontend.x86_64.translate import translate_block
+
+    mem = _DictMemory(code, data)
+    values = [0] * len(GLOBAL_NAMES)
+    for name, value in regs.items():
+        if name in GLOBAL_INDEX:
+            values[GLOBAL_INDEX[name]] = value
+    _split_rflags(values, regs.get("rflags", 0x202))
+    end = CODE_ADDR + len(code)
+    pc, stop, executed = CODE_ADDR, "end", 0
+    while pc != end and executed < MAX_INSNS:
+        try:
+            tb = translate_block(mem.fetch, pc, stop_pcs=frozenset({end}))
+        except GuestFault as f:
+            stop = f.kind.name
+            break
+        if optimize:
+            from tcg2wasm.opt import optimize_tb
+            tb = optimize_tb(tb)
+        result = run_tb(tb, values, mem)
+        executed += tb.n_insns
+        if result.exit == Exit.FAULT:
+            stop, pc = result.fault_kind.name, result.pc
+            break
+        if result.exit != Exit.CONTINUE:
+            stop, pc = result.exit.name, result.pc
+            break
+        pc = result.pc
+    out = {name: values[GLOBAL_INDEX[name]] for name in GPR_NAMES}
+    out["rip"] = pc
+    out["rflags"] = _join_rflags(values)
+    return Outcome(out, {a: bytes(b) for a, b in mem.areas.items()}, stop, pc)
+
+
+def run_machine(code: bytes, regs: dict[str, int], data: bytes = b"", engine: str = "wasm") -> Outcome:
+    """Run through the public Machine API (wasm or interp engine)."""
+    from tcg2wasm import Machine
+
+    m = Machine(engine=engine)
+    m.mem_map(CODE_ADDR, 0x1000, "rx")
+    m.mem_write(CODE_ADDR, code)
+    for addr, buf in _image(data).items():
+        m.mem_map(addr, len(buf), "rw")
+        m.mem_write(addr, bytes(buf))
+    for name, value in regs.items():
+        m.reg_write(name, value)
+    end = CODE_ADDR + len(code)
+    reason = m.run(CODE_ADDR, until=end, count=MAX_INSNS)
+    stop = "end" if reason.kind == "until" else (reason.fault or reason.kind)
+    out = {name: m.reg_read(name) for name in (*GPR_NAMES, "rip", "rflags")}
+    mem = {addr: m.mem_read(addr, len(buf)) for addr, buf in _image(data).items()}
+    return Outcome(out, mem, stop, out["rip"], {"stats": m.stats})
+
+
+ENGINES = {
+    "interp": run_interp,
+    "interp-opt": lambda code, regs, data=b"": run_interp(code, regs, data, optimize=True),
+    "wasm": lambda code, regs, data=b"": run_machine(code, regs, data, "wasm"),
+}
+
+
+def compare(code: bytes, regs: dict[str, int], data: bytes = b"", engine: str = "interp",
+            ignore_flags: int = 0) -> None:
+    """Assert ``engine`` matches Unicorn on this snippet and state (undefined flags masked)."""
+    want = run_unicorn(code, regs, data)
+    got = ENGINES[engine](code, regs, data)
+    mask = ~(undefined_flags_mask(code) | ignore_flags)
+    want.regs["rflags"] &= mask
+    got.regs["rflags"] &= mask
+    assert got.stop == want.stop, f"stop: got {got.stop} at {got.stop_pc:#x}, want {want.stop} at {want.stop_pc:#x}"
+    diffs = {k: (hex(got.regs[k]), hex(want.regs[k])) for k in want.regs if got.regs[k] != want.regs[k]}
+    assert not diffs, f"register differences (got, want): {diffs}"
+    for addr in want.memory:
+        assert got.memory[addr] == want.memory[addr], f"memory differs in area {addr:#x}"
