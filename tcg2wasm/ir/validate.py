@@ -54,7 +54,8 @@ def validate_op(op: Op, n_temps: int, n_labels: int) -> None:
 
 
 def validate_tb(tb: TranslationBlock) -> None:
-    """Check every op, label use and that control cannot fall off the end."""
+    """Check every op, that labels are defined once and branched to forward only, and that
+    control cannot fall off the end."""
     defined: set[int] = set()
     used: set[int] = set()
     for op in tb.ops:
@@ -64,6 +65,8 @@ def validate_tb(tb: TranslationBlock) -> None:
                 raise IRError(f"label $L{op.args[0]} defined twice")
             defined.add(op.args[0])
         elif op.name in ("br", "brcond_i64"):
+            if op.consts[-1] in defined:
+                raise IRError(f"backward branch to $L{op.consts[-1]} (branches inside a TB go forward only)")
             used.add(op.consts[-1])
     if used - defined:
         raise IRError(f"labels used but not defined: {sorted(used - defined)}")
