@@ -90,7 +90,7 @@ def run_tb(tb: TranslationBlock, values: list[int], mem: GuestMemory) -> TBResul
                 case "trapcond_i64":
                     a, b = (v[t.index] for t in op.inputs)
                     if eval_cond(Cond(op.consts[0]), a, b):
-                        return TBResult(Exit.FAULT, insn_pc, Excp(op.consts[1]))
+                        return _leave(values, v, TBResult(Exit.FAULT, insn_pc, Excp(op.consts[1])))
                 case "qemu_ld_i64":
                     size = memop_size(op.consts[0])
                     raw = mem.load(v[op.args[1].index], size)

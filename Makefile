@@ -1,0 +1,54 @@
+# tcg2wasm developer commands. `make demo` and `make test` are the two that matter;
+# both create the virtual environment (.venv) on first use.
+
+VENV     := .venv
+PY       := $(VENV)/bin/python
+STAMP    := $(VENV)/.installed
+EXAMPLES := $(wildcard examples/*.S)
+
+# The newest Python >= 3.12 on PATH, else under pyenv (binaryen-py needs 3.12+).
+PYTHON_FOR_VENV ?= $(shell \
+	for p in python3.12 python3.13; do \
+	  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+	    && { command -v $$p; exit 0; }; \
+	done; \
+	root=$$(pyenv root 2>/dev/null); \
+	for d in $$(ls -d $$root/versions/3.1[2-9]* 2>/dev/null | sort -V); do \
+	  for p in $$d/bin/python3.1[2-9]; do [ -x $$p ] && { echo $$p; exit 0; }; done; \
+	done)
+
+.PHONY: venv demo test lint bench examples clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ ! -x $(PY) ]; then \
+	  if [ -z "$(PYTHON_FOR_VENV)" ]; then \
+	    echo "error: no Python >= 3.12 found (looked for python3.13/python3.12 on PATH and under \$$(pyenv root)/versions/3.1[2-9]*)." >&2; \
+	    echo "       install Python 3.12 or newer, or run: make venv PYTHON_FOR_VENV=/path/to/python3.12" >&2; \
+	    exit 1; \
+	  fi; \
+	  echo "creating $(VENV) with $(PYTHON_FOR_VENV)"; \
+	  $(PYTHON_FOR_VENV) -m venv $(VENV); \
+	fi
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/tcg2wasm demo
+
+test: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check tcg2wasm tests tools
+
+bench: $(STAMP)
+	$(PY) tools/bench.py
+
+# Rebuild the case JSON of every examples/*.S (needs GNU as and objcopy).
+examples: $(STAMP)
+	$(PY) tools/mkcase.py $(EXAMPLES)
+
+clean:
+	rm -rf build *.egg-info .pytest_cache .ruff_cache .hypothesis

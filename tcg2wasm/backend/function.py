@@ -1,0 +1,177 @@
+"""Building one region function: local layout, sub-blocks, exits and faults.
+
+Layout of the function (see docs/backend.md)::
+
+    locals: [IR globals][IR temps (shared by all TBs)][next_pc icount s0..s5 : i64][code label ti : i32]
+    prologue: load the globals the region uses, and icount_left, from the state block
+    (block $exit
+      (block $fault
+        <relooped sub-blocks of all TBs; every path ends in br $exit or br $fault>)
+      code = Exit.FAULT)
+    epilogue: store written globals, rip = next_pc, icount_left = icount; return code
+
+TBs are split into sub-blocks at labels and branches; all sub-blocks of all
+TBs form one Relooper graph, so goto_tb between blocks of the region is a
+branch inside the function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tcg2wasm.abi import GLOBAL_NAMES, STATE_OFFSET
+from tcg2wasm.backend.bn import I32, I64, Expr, Exprs
+from tcg2wasm.backend.bn import Op as W
+from tcg2wasm.cfg.relooper import RelooperGraph
+from tcg2wasm.ir.core import N_GLOBALS, TranslationBlock
+from tcg2wasm.ir.ops import Exit
+
+EXIT_LABEL = b"exit"
+FAULT_LABEL = b"fault"
+N_SCRATCH = 6
+
+
+class BackendError(ValueError):
+    """The backend cannot compile a region (names the block or op)."""
+
+
+@dataclass
+class SubBlock:
+    name: str
+    stmts: list[Expr] = field(default_factory=list)
+    branches: list[tuple[int, Expr | None]] = field(default_factory=list)
+
+
+class FunctionBuilder:
+    """Emits the TBs of one region into sub-blocks and assembles the function body."""
+
+    def __init__(self, module: object, tbs: dict[int, TranslationBlock]) -> None:
+        self.e = Exprs(module)
+        self.module = module
+        self.tbs = tbs
+        base = N_GLOBALS + max((tb.n_temps for tb in tbs.values()), default=0)
+        self.next_pc = base
+        self.icount = base + 1
+        self.scratch = tuple(range(base + 2, base + 2 + N_SCRATCH))
+        self.code = base + 2 + N_SCRATCH
+        self.label_helper = self.code + 1
+        self.ti = self.code + 2
+        self.var_types = [I64] * (self.code) + [I32] * 3
+        self.subs: list[SubBlock] = []
+        self.heads = {pc: self.new_sub(f"TB 0x{pc:x}") for pc in tbs}
+        self.globals_read: set[int] = set()
+        self.globals_written: set[int] = set()
+        self.n_ops = 0
+        # per-TB emission state
+        self.tb: TranslationBlock | None = None
+        self.labels: dict[int, int] = {}
+        self.cur: SubBlock = self.subs[0] if self.subs else SubBlock("none")
+        self.dead = False
+        self.insn_pc = 0
+        self.insns_started = 0
+
+    # -- sub-blocks ---------------------------------------------------------
+    def new_sub(self, name: str) -> int:
+        self.subs.append(SubBlock(name))
+        return len(self.subs) - 1
+
+    def open(self, sub: int) -> None:
+        self.cur = self.subs[sub]
+        self.dead = False
+
+    def label_sub(self, label: int) -> int:
+        sub = self.labels.get(label)
+        if sub is None:
+            assert self.tb is not None
+            sub = self.labels[label] = self.new_sub(f"TB 0x{self.tb.pc:x} $L{label}")
+        return sub
+
+    def stmt(self, expr: Expr) -> None:
+        self.cur.stmts.append(expr)
+
+    def branch(self, target: int, cond: Expr | None = None) -> None:
+        """Branch from the current sub-block; a default branch (cond None) ends it."""
+        self.cur.branches.append((target, cond))
+        if cond is None:
+            self.dead = True
+
+    # -- exits and faults ----------------------------------------------------
+    def leave(self, code: int, pc: Expr) -> None:
+        """End the current path: return ``code`` with rip = ``pc`` (through the shared epilogue)."""
+        e = self.e
+        self.stmt(e.set(self.code, e.c32(code)))
+        self.stmt(e.set(self.next_pc, pc))
+        self.stmt(e.br(EXIT_LABEL))
+        self.dead = True
+
+    def fault_path(self) -> Expr:
+        """Statements leaving by the fault path at the current guest instruction.
+
+        Sets rip to the instruction's pc and gives back the icount of the
+        instructions of this TB that did not complete (the TB head charged them all).
+        """
+        e = self.e
+        assert self.tb is not None
+        stmts = [e.set(self.next_pc, e.c64(self.insn_pc))]
+        refund = self.tb.n_insns - max(self.insns_started - 1, 0)
+        if refund > 0:
+            stmts.append(e.set(self.icount, e.bin(W.ADD64, e.get(self.icount), e.c64(refund))))
+        stmts.append(e.br(FAULT_LABEL))
+        return e.block(stmts)
+
+    # -- emission --------------------------------------------------------------
+    def emit_tb(self, tb: TranslationBlock) -> None:
+        from tcg2wasm.backend.emit import EMITTERS
+
+        self.tb = tb
+        self.labels = {}
+        self.insn_pc = tb.pc
+        self.insns_started = 0
+        self.open(self.heads[tb.pc])
+        self._charge_icount(tb)
+        for op in tb.ops:
+            if self.dead and op.name != "set_label":
+                continue
+            for t in op.outputs:
+                if t.index < N_GLOBALS:
+                    self.globals_written.add(t.index)
+            for t in op.inputs:
+                if t.index < N_GLOBALS:
+                    self.globals_read.add(t.index)
+            emitter = EMITTERS.get(op.name)
+            if emitter is None:
+                raise BackendError(f"TB 0x{tb.pc:x}: no wasm emitter for op {op.name!r}")
+            emitter(self, op)
+            self.n_ops += 1
+        if not self.dead:
+            raise BackendError(f"TB 0x{tb.pc:x}: control falls off the end of the block")
+
+    def _charge_icount(self, tb: TranslationBlock) -> None:
+        n = tb.n_insns
+        if n <= 0:
+            return
+        e = self.e
+        out = e.block([e.set(self.code, e.c32(Exit.ICOUNT)), e.set(self.next_pc, e.c64(tb.pc)), e.br(EXIT_LABEL)])
+        self.stmt(e.if_(e.bin(W.LTU64, e.get(self.icount), e.c64(n)), out))
+        self.stmt(e.set(self.icount, e.bin(W.SUB64, e.get(self.icount), e.c64(n))))
+
+    # -- assembly ----------------------------------------------------------------
+    def build_body(self, entry: int) -> Expr:
+        e = self.e
+        graph = RelooperGraph(self.module)
+        for sub in self.subs:
+            graph.add_block(e.block(sub.stmts), sub.name)
+        for index, sub in enumerate(self.subs):
+            for target, cond in sub.branches:
+                graph.add_branch(index, target, cond)
+        relooped = graph.render(self.heads[entry], self.label_helper)
+        fault = e.block([relooped], FAULT_LABEL)
+        exit_block = e.block([fault, e.set(self.code, e.c32(Exit.FAULT))], EXIT_LABEL)
+        used = sorted(self.globals_read | self.globals_written)
+        prologue = [e.set(g, e.state_load(STATE_OFFSET[GLOBAL_NAMES[g]])) for g in used]
+        prologue.append(e.set(self.icount, e.state_load(STATE_OFFSET["icount_left"])))
+        epilogue = [e.state_store(STATE_OFFSET[GLOBAL_NAMES[g]], e.get(g)) for g in sorted(self.globals_written)]
+        epilogue.append(e.state_store(STATE_OFFSET["rip"], e.get(self.next_pc)))
+        epilogue.append(e.state_store(STATE_OFFSET["icount_left"], e.get(self.icount)))
+        epilogue.append(e.get32(self.code))
+        return e.block([*prologue, exit_block, *epilogue], type_=I32)

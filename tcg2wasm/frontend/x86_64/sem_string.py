@@ -1,0 +1,162 @@
+"""String instructions: movs/stos/lods/cmps/scas in every width, with and without rep/repe/repne.
+
+A rep-prefixed instruction is lifted QEMU's way, one iteration per execution
+of its TB::
+
+    if rcx == 0 goto done
+    one iteration (advance rsi/rdi by +-size per DF)
+    rcx -= 1
+    if rcx == 0 goto done
+    (repe/repne) if ZF ends the loop goto done
+    goto_tb pc            # the same instruction again: the block loops on itself
+  done:
+    goto_tb next_pc
+
+Every iteration is a complete instruction execution, so a fault in iteration
+k leaves rcx/rsi/rdi as they were at its start. Only 64-bit addressing
+(rsi/rdi/rcx) is lifted; the 0x67 form (esi/edi/ecx) goes to the fallback.
+The source operand honours an fs/gs override; the destination is always es,
+whose base is 0 in 64-bit mode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import iced_x86 as ix
+
+from tcg2wasm.frontend.x86_64.context import LiftContext, Unsupported
+from tcg2wasm.frontend.x86_64.registry import semantics
+from tcg2wasm.ir import Cond, Temp
+
+M = ix.Mnemonic
+OK = ix.OpKind
+R = ix.Register
+
+_ACCUMULATOR = {8: R.AL, 16: R.AX, 32: R.EAX, 64: R.RAX}
+_ADDRESS64_KINDS = {OK.MEMORY_SEG_RSI, OK.MEMORY_ESRDI}
+
+
+def _check_form(ins: ix.Instruction) -> int:
+    """Operand width in bits; raise Unsupported for SSE homonyms and 32-bit addressing."""
+    if not ins.is_string_instruction:
+        raise Unsupported("SSE form of a string mnemonic")
+    memory_kinds = {ins.op_kind(i) for i in range(ins.op_count)} - {OK.REGISTER}
+    if not memory_kinds <= _ADDRESS64_KINDS:
+        raise Unsupported("string instruction with 32-bit address size")
+    bits = 8 * ix.MemorySizeExt.size(ins.memory_size)
+    if bits not in _ACCUMULATOR:
+        raise Unsupported(f"string operand of {bits} bits")
+    return bits
+
+
+def _step(ctx: LiftContext, bits: int) -> Temp:
+    """+size when DF is clear, -size when it is set."""
+    b = ctx.b
+    size = bits // 8
+    return b.movcond(Cond.EQ, ctx.flag("df"), b.const(0), b.const(size), b.const(-size))
+
+
+def _source_addr(ctx: LiftContext) -> Temp:
+    return ctx.add_segment(ctx.get_gpr("rsi"), ctx.ins.memory_segment)
+
+
+def _advance(ctx: LiftContext, name: str, step: Temp) -> None:
+    ctx.set_gpr(name, ctx.b.add(ctx.get_gpr(name), step))
+
+
+def _movs_once(ctx: LiftContext, bits: int) -> None:
+    step = _step(ctx, bits)
+    value = ctx.load(_source_addr(ctx), bits)
+    ctx.store(ctx.get_gpr("rdi"), value, bits)
+    _advance(ctx, "rsi", step)
+    _advance(ctx, "rdi", step)
+
+
+def _stos_once(ctx: LiftContext, bits: int) -> None:
+    step = _step(ctx, bits)
+    ctx.store(ctx.get_gpr("rdi"), ctx.get_gpr("rax"), bits)
+    _advance(ctx, "rdi", step)
+
+
+def _lods_once(ctx: LiftContext, bits: int) -> None:
+    step = _step(ctx, bits)
+    ctx.set_reg(_ACCUMULATOR[bits], ctx.load(_source_addr(ctx), bits))
+    _advance(ctx, "rsi", step)
+
+
+def _cmps_once(ctx: LiftContext, bits: int) -> None:
+    """Flags of [rsi] - es:[rdi]."""
+    step = _step(ctx, bits)
+    a = ctx.load(_source_addr(ctx), bits)
+    c = ctx.load(ctx.get_gpr("rdi"), bits)
+    ctx.flags_sub(a, c, ctx.b.sub(a, c), bits)
+    _advance(ctx, "rsi", step)
+    _advance(ctx, "rdi", step)
+
+
+def _scas_once(ctx: LiftContext, bits: int) -> None:
+    """Flags of accumulator - es:[rdi]."""
+    step = _step(ctx, bits)
+    a = ctx.b.zext(ctx.get_gpr("rax"), bits)
+    c = ctx.load(ctx.get_gpr("rdi"), bits)
+    ctx.flags_sub(a, c, ctx.b.sub(a, c), bits)
+    _advance(ctx, "rdi", step)
+
+
+Iteration = Callable[[LiftContext, int], None]
+
+
+def _lift_repeated(ctx: LiftContext, once: Iteration, bits: int, zf_ends_loop_when: int | None) -> None:
+    """The rep loop as a self-looping TB (see the module docstring).
+
+    ``zf_ends_loop_when``: None for rep, 0 for repe (stop when ZF == 0), 1 for repne.
+    """
+    b = ctx.b
+    done = b.new_label()
+    b.brcondi(Cond.EQ, ctx.get_gpr("rcx"), 0, done)
+    once(ctx, bits)
+    rcx = b.addi(ctx.get_gpr("rcx"), -1)
+    ctx.set_gpr("rcx", rcx)
+    b.brcondi(Cond.EQ, rcx, 0, done)
+    if zf_ends_loop_when is not None:
+        b.brcondi(Cond.EQ, ctx.flag("zf"), zf_ends_loop_when, done)
+    b.goto_tb(ctx.pc)
+    b.set_label(done)
+    b.goto_tb(ctx.next_pc)
+    ctx.ended = True
+
+
+def _lift_string(ctx: LiftContext, ins: ix.Instruction, once: Iteration, compares: bool) -> None:
+    bits = _check_form(ins)
+    if not (ins.has_rep_prefix or ins.has_repne_prefix):
+        once(ctx, bits)
+    elif not compares:  # f2 on movs/stos/lods acts as a plain rep, as on hardware
+        _lift_repeated(ctx, once, bits, None)
+    else:
+        _lift_repeated(ctx, once, bits, 1 if ins.has_repne_prefix else 0)
+
+
+@semantics(M.MOVSB, M.MOVSW, M.MOVSD, M.MOVSQ)
+def lift_movs(ctx: LiftContext, ins: ix.Instruction) -> None:
+    _lift_string(ctx, ins, _movs_once, compares=False)
+
+
+@semantics(M.STOSB, M.STOSW, M.STOSD, M.STOSQ)
+def lift_stos(ctx: LiftContext, ins: ix.Instruction) -> None:
+    _lift_string(ctx, ins, _stos_once, compares=False)
+
+
+@semantics(M.LODSB, M.LODSW, M.LODSD, M.LODSQ)
+def lift_lods(ctx: LiftContext, ins: ix.Instruction) -> None:
+    _lift_string(ctx, ins, _lods_once, compares=False)
+
+
+@semantics(M.CMPSB, M.CMPSW, M.CMPSD, M.CMPSQ)
+def lift_cmps(ctx: LiftContext, ins: ix.Instruction) -> None:
+    _lift_string(ctx, ins, _cmps_once, compares=True)
+
+
+@semantics(M.SCASB, M.SCASW, M.SCASD, M.SCASQ)
+def lift_scas(ctx: LiftContext, ins: ix.Instruction) -> None:
+    _lift_string(ctx, ins, _scas_once, compares=True)

@@ -1,0 +1,53 @@
+"""The IR optimizer: constant folding and copy propagation, then liveness-based dead code removal.
+
+``optimize_tb`` runs the passes until the op list stops changing (at most
+``MAX_ROUNDS`` times) and returns a new TranslationBlock; the input is not
+modified. See docs/optimizer.md.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import replace
+
+from tcg2wasm.ir.core import Op, TranslationBlock
+from tcg2wasm.ir.validate import validate_tb
+from tcg2wasm.opt.control import drop_jumps_to_next_op
+from tcg2wasm.opt.fold import fold_and_propagate
+from tcg2wasm.opt.liveness import eliminate_dead_code
+
+__all__ = ["MAX_ROUNDS", "op_histogram", "optimize_ops", "optimize_tb"]
+
+MAX_ROUNDS = 8
+
+
+def optimize_ops(ops: list[Op]) -> list[Op]:
+    """Run the passes over ``ops`` to a fixpoint (or MAX_ROUNDS rounds); returns new Op objects."""
+    current = [Op(op.name, list(op.args)) for op in ops]
+    for _ in range(MAX_ROUNDS):
+        new = eliminate_dead_code(drop_jumps_to_next_op(fold_and_propagate(current)))
+        if new == current:
+            break
+        current = new
+    return current
+
+
+def optimize_tb(tb: TranslationBlock) -> TranslationBlock:
+    """A new TB with the same behaviour under the IR interpreter and usually fewer ops.
+
+    The input is validated first (a malformed TB raises ``IRError`` naming the
+    problem). Temp and label numbering is kept, so ``n_temps`` and
+    ``n_labels`` are unchanged; some temps or labels may become unused.
+    """
+    validate_tb(tb)
+    ops = optimize_ops(tb.ops)
+    new = replace(tb, ops=ops, insns=list(tb.insns), meta=dict(tb.meta))
+    validate_tb(new)
+    return new
+
+
+def op_histogram(ops: Iterable[Op]) -> dict[str, int]:
+    """How many times each op name occurs, keys sorted by name."""
+    counts = Counter(op.name for op in ops)
+    return {name: counts[name] for name in sorted(counts)}

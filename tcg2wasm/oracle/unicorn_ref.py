@@ -1,0 +1,266 @@
+"""Run a state case in Unicorn: the reference the translated code is checked against.
+
+:class:`UnicornRunner` owns one ``Uc`` set up from a case (mappings, registers,
+FPU control word 0x37f and MXCSR 0x1f80 as Linux starts a process) and turns
+every way Unicorn can stop — stop address, instruction count, memory fault,
+CPU exception, ``syscall``, ``hlt`` — into the same stop dictionary the
+``Machine`` produces (``kind``, ``pc``, ``fault``, ``address``, ``message``).
+"""
+
+from __future__ import annotations
+
+import time
+from functools import lru_cache
+from typing import Any
+
+import iced_x86
+from unicorn import (
+    UC_ARCH_X86,
+    UC_HOOK_BLOCK,
+    UC_HOOK_INSN,
+    UC_HOOK_INTR,
+    UC_HOOK_MEM_INVALID,
+    UC_MEM_FETCH_PROT,
+    UC_MEM_FETCH_UNMAPPED,
+    UC_MEM_READ_PROT,
+    UC_MEM_READ_UNMAPPED,
+    UC_MEM_WRITE_PROT,
+    UC_MEM_WRITE_UNMAPPED,
+    UC_MODE_64,
+    UC_PROT_EXEC,
+    UC_PROT_READ,
+    UC_PROT_WRITE,
+    Uc,
+    UcError,
+)
+from unicorn import x86_const as X
+
+from tcg2wasm.abi import GPR_NAMES
+from tcg2wasm.cases import RESULT_REGS, Case, RunResult
+
+REG_IDS: dict[str, int] = {name: getattr(X, f"UC_X86_REG_{name.upper()}") for name in GPR_NAMES}
+REG_IDS |= {
+    "rip": X.UC_X86_REG_RIP,
+    "rflags": X.UC_X86_REG_RFLAGS,
+    "fs_base": X.UC_X86_REG_FS_BASE,
+    "gs_base": X.UC_X86_REG_GS_BASE,
+}
+LINUX_FPCW = 0x37F
+LINUX_MXCSR = 0x1F80
+DEFAULT_RFLAGS = 0x2
+NO_UNTIL = (1 << 64) - 1  # an address a run never reaches: "no stop address"
+
+_MEM_FAULTS: dict[int, str] = {
+    UC_MEM_READ_UNMAPPED: "READ_UNMAPPED",
+    UC_MEM_WRITE_UNMAPPED: "WRITE_UNMAPPED",
+    UC_MEM_FETCH_UNMAPPED: "FETCH_UNMAPPED",
+    UC_MEM_READ_PROT: "READ_PROT",
+    UC_MEM_WRITE_PROT: "WRITE_PROT",
+    UC_MEM_FETCH_PROT: "FETCH_PROT",
+}
+#: CPU exception vectors that are faults (rip stays at the instruction), by Excp name.
+_VECTOR_FAULTS: dict[int, str] = {0: "DIVIDE", 6: "INVALID_OPCODE", 13: "GP"}
+
+
+def perms_to_uc(perms: str) -> int:
+    return (
+        (UC_PROT_READ if "r" in perms else 0)
+        | (UC_PROT_WRITE if "w" in perms else 0)
+        | (UC_PROT_EXEC if "x" in perms else 0)
+    )
+
+
+def make_stop(kind: str, pc: int, fault: str | None = None, address: int | None = None, message: str = "") -> dict:
+    """A stop in the JSON form shared by all engines."""
+    return {"kind": kind, "pc": pc, "fault": fault, "address": address, "message": message}
+
+
+@lru_cache(maxsize=65536)
+def count_insns(code: bytes, addr: int) -> int:
+    """Instructions in a decoded run of bytes (Unicorn's block hook reports bytes, not instructions)."""
+    dec = iced_x86.Decoder(64, code, ip=addr)
+    n = 0
+    for _ in dec:
+        n += 1
+    return n
+
+
+class UnicornRunner:
+    """A Unicorn instance holding one case's state, runnable in steps."""
+
+    def __init__(self, case: Case, *, count_insns: bool = True) -> None:
+        self.case = case
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        self.guest_insns = 0
+        self._last_block: tuple[int, int] = (0, 0)  # (addr, instructions) of the block entered last
+        self._last_block_end = 0  # end address of the block entered last (to recognise hlt)
+        self.count_insns = count_insns
+        self._pending: dict | None = None
+        self._block_insns: dict[tuple[int, int], int] = {}
+        self._load(case)
+        self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_mem_invalid)
+        self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        self.uc.hook_add(UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
+        if count_insns:
+            self.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _load(self, case: Case) -> None:
+        for r in case.memory:
+            self.uc.mem_map(r.addr, r.size, perms_to_uc(r.perms))
+            if r.data:
+                self.uc.mem_write(r.addr, r.data)
+        self.uc.reg_write(X.UC_X86_REG_FPCW, LINUX_FPCW)
+        self.uc.reg_write(X.UC_X86_REG_MXCSR, LINUX_MXCSR)
+        self.uc.reg_write(REG_IDS["rflags"], DEFAULT_RFLAGS)
+        self.write_regs(case.regs)
+
+    def write_regs(self, regs: dict[str, int]) -> None:
+        for name, value in regs.items():
+            self.uc.reg_write(REG_IDS[name], value)
+
+    def read_regs(self, names: tuple[str, ...] = RESULT_REGS) -> dict[str, int]:
+        return {name: self.uc.reg_read(REG_IDS[name]) for name in names}
+
+    def writable_memory(self) -> list[tuple[int, bytes]]:
+        return [(r.addr, bytes(self.uc.mem_read(r.addr, r.size))) for r in self.case.memory if "w" in r.perms]
+
+    def read_code(self, addr: int, size: int = 15) -> bytes:
+        """Up to ``size`` bytes at ``addr`` for messages; empty if unmapped."""
+        for n in (size, 1):
+            try:
+                return bytes(self.uc.mem_read(addr, n))
+            except UcError:
+                continue
+        return b""
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def _on_block(self, uc: Uc, addr: int, size: int, _data: Any) -> None:
+        n = self._block_insns.get((addr, size))
+        if n is None:  # decode each block once (self-modifying code would be miscounted)
+            n = self._block_insns[addr, size] = count_insns(bytes(uc.mem_read(addr, size)), addr)
+        self.guest_insns += n
+        self._last_block = (addr, n)
+        self._last_block_end = addr + size
+
+    def _on_block_end(self, _uc: Uc, addr: int, size: int, _data: Any) -> None:
+        self._last_block_end = addr + size
+
+    def _correct_count(self, stop: dict) -> None:
+        """The block hook counted the whole last block; take back what a fault cut off.
+
+        A fault's pc is the faulting instruction (not executed); the other stops
+        report the next pc, and all of the block up to it ran.
+        """
+        addr, n = self._last_block
+        pc = stop["pc"]
+        if n == 0 or not addr <= pc < addr + 4096:
+            return
+        ran = count_insns(self.read_code(addr, pc - addr), addr) if pc > addr else 0
+        self.guest_insns -= max(0, n - ran)
+
+    def _on_mem_invalid(self, uc: Uc, access: int, addr: int, _size: int, _value: int, _data: Any) -> bool:
+        kind = _MEM_FAULTS.get(access, f"MEM_{access}")
+        pc = addr if kind.startswith("FETCH") else uc.reg_read(X.UC_X86_REG_RIP)
+        self._pending = make_stop("fault", pc, kind, addr)
+        return False
+
+    def _on_interrupt(self, uc: Uc, vector: int, _data: Any) -> None:
+        rip = uc.reg_read(X.UC_X86_REG_RIP)
+        if vector in _VECTOR_FAULTS:
+            self._pending = make_stop("fault", rip, _VECTOR_FAULTS[vector])
+        else:
+            self._pending = make_stop("interrupt", rip, f"INT{vector}")
+        uc.emu_stop()
+
+    def _on_syscall(self, uc: Uc, _data: Any) -> None:
+        self._pending = make_stop("syscall", 0)  # pc: rip after the stop, the next instruction
+        uc.emu_stop()
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(self, begin: int, until: int | None = None, count: int | None = None) -> dict:
+        """Run from ``begin``; returns the stop dictionary (``kind`` as in Machine.StopReason)."""
+        self._pending = None
+        self._last_block_end = 0
+        # With a count, Unicorn stops silently both when the count runs out and on hlt: a block
+        # hook tells them apart. Without one, a silent stop short of `until` can only be hlt.
+        tail_hook = self.uc.hook_add(UC_HOOK_BLOCK, self._on_block_end) if count and not self.count_insns else None
+        try:
+            self.uc.emu_start(begin, NO_UNTIL if until is None else until, 0, count or 0)
+        except UcError as e:
+            return self._stop_after_error(e)
+        finally:
+            if tail_hook is not None:
+                self.uc.hook_del(tail_hook)
+        rip = self.uc.reg_read(X.UC_X86_REG_RIP)
+        if self._pending is not None:
+            stop = self._pending
+            if stop["kind"] == "syscall":
+                stop["pc"] = rip
+        elif until is not None and rip == until:
+            stop = make_stop("until", rip)
+        elif self._just_halted(rip, counted=bool(count)):
+            stop = make_stop("hlt", rip)
+        else:
+            stop = make_stop("count", rip)
+        return self._finish(stop)
+
+    def _just_halted(self, rip: int, counted: bool) -> bool:
+        if counted and self._last_block_end != rip:
+            return False  # the last block did not end right before rip: the count ran out
+        return self.read_code(rip - 1, 1) == b"\xf4"
+
+    def _stop_after_error(self, e: UcError) -> dict:
+        rip = self.uc.reg_read(X.UC_X86_REG_RIP)
+        if self._pending is not None:
+            return self._finish(self._pending)
+        if e.errno == 10:  # UC_ERR_INSN_INVALID
+            return self._finish(make_stop("fault", rip, "INVALID_OPCODE"))
+        return self._finish(make_stop("fault", rip, "UNICORN_ERROR", message=str(e)))
+
+    def _finish(self, stop: dict) -> dict:
+        if stop["kind"] != "until":
+            self._correct_count(stop)
+        self._last_block = (0, 0)
+        return self._describe(stop)
+
+    def _describe(self, stop: dict) -> dict:
+        if stop["message"]:
+            return stop
+        code = self.read_code(stop["pc"], 8)
+        text = f"{stop['kind']} at pc 0x{stop['pc']:x}"
+        if stop["fault"]:
+            text = f"{stop['kind']} {stop['fault']} at pc 0x{stop['pc']:x}"
+        if code:
+            text += f" (bytes {code.hex(' ')})"
+        if stop["kind"] == "fault" and stop["address"] is not None:
+            text += f", address 0x{stop['address']:x}"
+        stop["message"] = text
+        return stop
+
+
+def run_unicorn(case: Case, *, count_insns: bool = True) -> RunResult:
+    """Run ``case`` in Unicorn to its stop condition.
+
+    ``count_insns`` adds a block hook to report ``guest_insns`` (a block that
+    faults half-way counts whole); without it Unicorn runs at full speed and
+    ``guest_insns`` is ``None`` unless the case stops on a count.
+    """
+    runner = UnicornRunner(case, count_insns=count_insns)
+    t0 = time.perf_counter()
+    stop = runner.run(case.entry, until=case.stop.until, count=case.stop.count)
+    seconds = time.perf_counter() - t0
+    insns: int | None = runner.guest_insns if count_insns else None
+    if case.stop.count is not None and stop["kind"] == "count":
+        insns = case.stop.count
+    return RunResult(
+        name=case.name,
+        engine="unicorn",
+        regs=runner.read_regs(),
+        memory=runner.writable_memory(),
+        stop=stop,
+        stats={"guest_insns": insns, "fallback_insns": 0, "run_seconds": seconds},
+    )

@@ -1,0 +1,355 @@
+"""The Machine API on both engines, checked against Unicorn on real x86-64 snippets."""
+
+from __future__ import annotations
+
+import pytest
+from asm import assemble
+from unicorn import UC_ARCH_X86, UC_MODE_64, Uc
+from unicorn import x86_const as X
+
+from tcg2wasm import GuestMemoryError, Machine, RegisterError, StopReason, __version__
+from tcg2wasm.abi import GPR_NAMES
+
+CODE = 0x10000
+DATA = 0x80000
+STACK = 0x200000
+ENGINES = ("wasm", "interp")
+UC_REGS = {name: getattr(X, f"UC_X86_REG_{name.upper()}") for name in GPR_NAMES} | {
+    "rip": X.UC_X86_REG_RIP, "rflags": X.UC_X86_REG_RFLAGS}
+_MAPS = ((CODE, 0x4000, "rwx"), (DATA, 0x2000, "rw"), (STACK - 0x4000, 0x4000, "rw"))
+_UC_PERMS = {"r": 1, "w": 2, "x": 4}
+
+
+def _machine(engine: str, code: bytes, **kw: object) -> Machine:
+    m = Machine(engine=engine, **kw)
+    for addr, size, perms in _MAPS:
+        m.mem_map(addr, size, perms)
+    m.mem_write(CODE, code)
+    m.reg_write("rsp", STACK - 0x100)
+    return m
+
+
+def _unicorn(code: bytes, until: int, count: int = 0, data: bytearray | None = None) -> dict[str, int]:
+    """Registers after running ``code`` in Unicorn; ``data`` (if given) receives the DATA page."""
+    uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    for addr, size, perms in _MAPS:
+        uc.mem_map(addr, size, sum(_UC_PERMS[p] for p in perms))
+    uc.mem_write(CODE, code)
+    uc.reg_write(X.UC_X86_REG_RSP, STACK - 0x100)
+    uc.emu_start(CODE, until, count=count)
+    if data is not None:
+        data[:] = uc.mem_read(DATA, 0x1000)
+    return {name: uc.reg_read(reg) for name, reg in UC_REGS.items()}
+
+
+def _regs(m: Machine) -> dict[str, int]:
+    return {name: m.reg_read(name) for name in UC_REGS}
+
+
+SNIPPETS = {
+    "arith_loop": """
+        mov ecx, 50
+        xor eax, eax
+        mov rbx, -3
+    1:  add rax, rcx
+        sub rbx, rax
+        xor rbx, rcx
+        dec ecx
+        jnz 1b
+        cmp rax, rbx
+    """,
+    "stack_and_calls": """
+        mov rdi, 5
+        call f
+        push rax
+        pop rdx
+        jmp done
+    f:  lea rax, [rdi + rdi*4 + 7]
+        ret
+    done:
+        nop
+    """,
+    "memory_and_strings": f"""
+        mov rdi, {DATA}
+        mov rax, 0x1122334455667788
+        mov [rdi], rax
+        movzx ecx, word ptr [rdi + 2]
+        movsx rdx, byte ptr [rdi + 3]
+        lea rsi, [rdi]
+        lea rdi, [rdi + 64]
+        mov ecx, 8
+        rep movsb
+        mov r8, [rdi - 8]
+    """,
+    "flags": """
+        mov al, 0x7f
+        add al, 1
+        lahf
+        mov bl, ah
+        stc
+        adc rcx, 5
+        sbb rdx, 0
+        cmc
+        setc r9b
+    """,
+}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", sorted(SNIPPETS))
+def test_snippet_matches_unicorn(engine: str, name: str) -> None:
+    code = assemble(SNIPPETS[name], CODE)
+    m = _machine(engine, code)
+    stop = m.run(CODE, until=CODE + len(code))
+    assert (stop.kind, stop.pc) == ("until", CODE + len(code)), stop.message
+    data = bytearray()
+    assert _regs(m) == _unicorn(code, CODE + len(code), data=data)
+    assert m.mem_read(DATA, 0x1000) == data
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("count", [1, 2, 3, 7, 20, 101])
+def test_count_matches_unicorn(engine: str, count: int) -> None:
+    code = assemble(SNIPPETS["arith_loop"], CODE)
+    m = _machine(engine, code)
+    m.run(CODE, until=CODE + len(code))  # warm the caches: counts must cut inside cached blocks too
+    m.reg_write("rsp", STACK - 0x100)
+    for reg in ("rax", "rbx", "rcx"):
+        m.reg_write(reg, 0)
+    before = m.stats.guest_insns
+    stop = m.run(CODE, count=count)
+    assert stop.kind == "count"
+    assert _regs(m) | {"rflags": 0} == _unicorn(code, CODE + len(code), count=count) | {"rflags": 0}
+    assert m.stats.guest_insns - before == count
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_until_inside_a_cached_block(engine: str) -> None:
+    src = SNIPPETS["stack_and_calls"]
+    code = assemble(src, CODE)
+    m = _machine(engine, code)
+    m.run(CODE, until=CODE + len(code))
+    mid = CODE + len(assemble("mov rdi, 5", CODE))  # the call, inside the first block
+    m.reg_write("rsp", STACK - 0x100)
+    stop = m.run(CODE, until=mid)
+    assert (stop.kind, stop.pc, m.reg_read("rdi")) == ("until", mid, 5)
+    assert m.run(mid, until=CODE + len(code)).kind == "until"
+    assert m.reg_read("rdx") == 32
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_long_loop_runs_inside_translated_code(engine: str) -> None:
+    iterations = 5_000_000 if engine == "wasm" else 2_000
+    code = assemble(f"mov ecx, {iterations}\n1: add rax, rcx\n dec rcx\n jnz 1b\n hlt", CODE)
+    m = _machine(engine, code)
+    stop = m.run(CODE)
+    assert stop.kind == "hlt"
+    assert m.reg_read("rax") == iterations * (iterations + 1) // 2
+    assert m.stats.guest_insns == 1 + 3 * iterations + 1
+    assert m.stats.host_exits <= 6
+
+
+# -- faults -----------------------------------------------------------------------
+def _offset(src_before: str) -> int:
+    return CODE + len(assemble(src_before, CODE)) if src_before else CODE
+
+
+FAULTS = [
+    # (prefix executed before the fault, faulting instruction, kind, data address or None)
+    ("mov eax, 1\nmov rbx, 0x500000", "mov rcx, [rbx]", "READ_UNMAPPED", 0x500000),
+    (f"mov eax, 1\nmov rdi, {CODE + 0x3ff0}", "mov qword ptr [rdi + 0x100], rax", "WRITE_UNMAPPED", CODE + 0x40f0),
+    ("mov eax, 1\nxor ecx, ecx", "div rcx", "DIVIDE", None),
+    ("mov eax, 1", "ud2", "INVALID_OPCODE", None),
+]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize(("prefix", "insn", "kind", "address"), FAULTS)
+def test_fault_is_precise(engine: str, prefix: str, insn: str, kind: str, address: int | None) -> None:
+    code = assemble(f"{prefix}\n{insn}\nmov eax, 2\nhlt", CODE)
+    m = _machine(engine, code)
+    stop = m.run(CODE)
+    pc = _offset(prefix)
+    assert (stop.kind, stop.fault, stop.pc, stop.address) == ("fault", kind, pc, address), stop.message
+    assert f"{pc:#x}" in stop.message and kind in stop.message
+    assert m.reg_read("rip") == pc and m.reg_read("rax") == 1
+    assert m.stats.guest_insns == len(prefix.splitlines())
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_write_to_read_only_page(engine: str) -> None:
+    code = assemble(f"mov rdi, {DATA}\nmov [rdi+8], rdi\nhlt", CODE)
+    m = _machine(engine, code)
+    m.mem_protect(DATA, 0x1000, "r")
+    stop = m.run(CODE)
+    assert (stop.fault, stop.address) == ("WRITE_PROT", DATA + 8)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_jump_to_unmapped_and_non_executable(engine: str) -> None:
+    code = assemble(f"mov rax, {DATA}\njmp rax", CODE)
+    m = _machine(engine, code)
+    stop = m.run(CODE)
+    assert (stop.kind, stop.fault, stop.pc, stop.address) == ("fault", "FETCH_PROT", DATA, DATA)
+    m.reg_write("rax", 0x700000)
+    stop = m.run(_offset(f"mov rax, {DATA}"))
+    assert (stop.fault, stop.pc) == ("FETCH_UNMAPPED", 0x700000)
+
+
+# -- exits handled by the host --------------------------------------------------------
+@pytest.mark.parametrize("engine", ENGINES)
+def test_fallback_runs_in_unicorn_and_keeps_sse_state(engine: str) -> None:
+    code = assemble("mov rax, 41\nmovq xmm3, rax\nmov rax, 0\nmovq rbx, xmm3\nadd rbx, 1\nhlt", CODE)
+    m = _machine(engine, code)
+    assert m.run(CODE).kind == "hlt"
+    assert m.reg_read("rbx") == 42
+    assert m.stats.fallback_insns == 2 and m.stats.guest_insns == 6
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_without_fallback_unsupported_instruction_stops(engine: str) -> None:
+    code = assemble("mov eax, 3\nmovq xmm3, rax\nhlt", CODE)
+    m = _machine(engine, code, fallback=False)
+    stop = m.run(CODE)
+    assert (stop.kind, stop.fault, stop.pc) == ("fault", "UNSUPPORTED", _offset("mov eax, 3"))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_cpuid_matches_unicorn(engine: str) -> None:
+    code = assemble("mov eax, 1\nxor ecx, ecx\ncpuid", CODE)
+    m = _machine(engine, code)
+    m.run(CODE, until=CODE + len(code))
+    expect = _unicorn(code, CODE + len(code))
+    names = ("rax", "rbx", "rcx", "rdx")
+    assert {r: m.reg_read(r) for r in names} == {r: expect[r] for r in names}
+
+
+def test_rdtsc_is_deterministic_and_increasing() -> None:
+    code = assemble("rdtsc\nmov rsi, rax\nnop\nnop\nrdtsc\nhlt", CODE)
+    results = []
+    for engine in ENGINES:
+        m = _machine(engine, code)
+        m.run(CODE)
+        results.append((m.reg_read("rsi"), m.reg_read("rax")))
+    assert results[0] == results[1] and results[0][1] > results[0][0]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_syscall_stops_or_calls_the_handler(engine: str) -> None:
+    code = assemble("mov eax, 60\nsyscall\nmov rbx, rax\nhlt", CODE)
+    m = _machine(engine, code)
+    stop = m.run(CODE)
+    assert (stop.kind, stop.pc) == ("syscall", _offset("mov eax, 60\nsyscall"))
+    calls: list[int] = []
+
+    def handler(machine: Machine) -> None:
+        calls.append(machine.reg_read("rax"))
+        machine.reg_write("rax", 42)
+
+    m.syscall_handler = handler
+    assert m.run(CODE).kind == "hlt"
+    assert calls == [60] and m.reg_read("rbx") == 42
+
+
+# -- translated code invalidation ------------------------------------------------------
+@pytest.mark.parametrize("engine", ENGINES)
+def test_self_modifying_code_matches_unicorn(engine: str) -> None:
+    src = """
+        mov ecx, 5
+    1:  mov byte ptr [rip + 2f + 1], cl
+    2:  mov al, 0
+        add bl, al
+        dec ecx
+        jnz 1b
+    """
+    code = assemble(src, CODE)
+    m = _machine(engine, code)
+    assert m.run(CODE, until=CODE + len(code)).kind == "until"
+    assert _regs(m) == _unicorn(code, CODE + len(code))
+    assert m.reg_read("bl") == 15 and m.stats.code_write_restarts >= 5
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_host_write_invalidates_translations(engine: str) -> None:
+    m = _machine(engine, assemble("mov eax, 1\nhlt", CODE))
+    m.run(CODE)
+    m.mem_write(CODE, assemble("mov eax, 2\nhlt", CODE))
+    m.run(CODE)
+    assert m.reg_read("rax") == 2 and m.stats.invalidations >= 1
+
+
+# -- API --------------------------------------------------------------------------------
+def test_registers_and_subregisters() -> None:
+    m = Machine()
+    m.reg_write("rax", 0x1122334455667788)
+    m.reg_write("al", 0xAA)
+    m.reg_write("ah", 0xBB)
+    assert m.reg_read("rax") == 0x112233445566BBAA
+    assert (m.reg_read("eax"), m.reg_read("ax")) == (0x5566BBAA, 0xBBAA)
+    m.reg_write("r9d", 0xFFFFFFFF)
+    assert m.reg_read("r9") == 0xFFFFFFFF and m.reg_read("r9w") == 0xFFFF
+    m.reg_write("rbx", -1)
+    assert m.reg_read("rbx") == 2**64 - 1
+
+
+def test_rflags_compose_and_split() -> None:
+    m = Machine()
+    assert m.reg_read("rflags") == 0x2
+    m.reg_write("rflags", 0x8D5 | 0x200)  # CF PF AF SF OF + IF
+    assert m.reg_read("rflags") == 0x8D7 | 0x200
+    code = assemble("cmc\nhlt", CODE)
+    m.mem_map(CODE, 0x1000)
+    m.mem_write(CODE, code)
+    m.run(CODE)
+    assert m.reg_read("rflags") == 0x8D6 | 0x200
+
+
+def test_bad_arguments_raise_clear_errors() -> None:
+    m = Machine()
+    with pytest.raises(ValueError, match="engine"):
+        Machine(engine="jit")
+    with pytest.raises(RegisterError, match="'rzx'"):
+        m.reg_read("rzx")
+    with pytest.raises(RegisterError, match="8 bits"):
+        m.reg_write("al", 0x100)
+    with pytest.raises(ValueError, match="count"):
+        m.run(CODE, count=-1)
+    m.mem_map(CODE, 0x2000)
+    with pytest.raises(GuestMemoryError, match="0x11000"):
+        m.mem_map(CODE + 0x1000, 0x1000)
+    with pytest.raises(GuestMemoryError, match="0x12000"):
+        m.mem_read(CODE + 0x1ff0, 0x20)
+    assert m.mem_regions() == [(CODE, 0x2000, "rwx")]
+
+
+def test_version_and_stop_reason_export() -> None:
+    assert __version__ == "0.1.0"
+    assert StopReason("hlt", 1).fault is None
+
+
+def test_stats_as_dict_counts_translation_work() -> None:
+    code = assemble(SNIPPETS["stack_and_calls"], CODE)
+    m = _machine("wasm", code)
+    m.run(CODE, until=CODE + len(code))
+    stats = m.stats.as_dict()
+    assert stats["regions_translated"] >= 1 and stats["modules"] >= stats["regions_translated"]
+    assert stats["blocks_translated"] >= 3 and stats["translate_seconds"] > 0
+    assert stats["guest_insns"] == 8  # mov call lea ret push pop jmp nop
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_fault_inside_a_fallback_instruction(engine: str) -> None:
+    code = assemble("mov eax, 7\nmovq xmm1, qword ptr [0x500008]\nhlt", CODE)
+    m = _machine(engine, code)
+    stop = m.run(CODE)
+    assert (stop.fault, stop.pc, stop.address) == ("READ_UNMAPPED", _offset("mov eax, 7"), 0x500008)
+    assert m.reg_read("rax") == 7 and m.stats.fallback_insns == 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_unmapped_code_is_not_run_from_the_cache(engine: str) -> None:
+    m = _machine(engine, assemble("mov eax, 1\nhlt", CODE))
+    assert m.run(CODE).kind == "hlt"
+    m.mem_unmap(CODE, 0x4000)
+    stop = m.run(CODE)
+    assert (stop.fault, stop.pc, stop.address) == ("FETCH_UNMAPPED", CODE, CODE)

@@ -1,0 +1,444 @@
+"""The optimizer: random TBs behave the same before and after; concrete cases shrink as expected."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tcg2wasm.ir import (
+    GLOBALS,
+    N_GLOBALS,
+    OPS,
+    Cond,
+    Excp,
+    Exit,
+    IRBuilder,
+    IRError,
+    MemOp,
+    Op,
+    Temp,
+    TranslationBlock,
+    format_ops,
+    validate_tb,
+)
+from tcg2wasm.ir.interp import GuestFault, run_tb
+from tcg2wasm.opt import op_histogram, optimize_ops, optimize_tb
+
+MASK64 = (1 << 64) - 1
+MEM_LO, MEM_HI = 0x4000, 0x4040
+POOL_GLOBALS = [GLOBALS[n] for n in ("rax", "rcx", "rdx", "cf", "zf")]
+N_TEMPS = 8
+TEMPS = [Temp(N_GLOBALS + i) for i in range(N_TEMPS)]
+PURE_OPS = sorted(name for name, d in OPS.items() if d.fold is not None)
+INTERESTING = [0, 1, 2, 7, 8, 63, 64, 0x80, 0xFF, 0x8000, 0xFFFF_FFFF, 1 << 63, MASK64, MASK64 - 1, MEM_LO, MEM_LO + 8]
+
+
+class DictMemory:
+    """Byte-addressed guest memory mapped only in [MEM_LO, MEM_HI); anything else faults."""
+
+    def __init__(self, contents: bytes) -> None:
+        self.data = {MEM_LO + i: b for i, b in enumerate(contents)}
+
+    def _check(self, addr: int, size: int, kind: Excp) -> None:
+        if not (addr >= MEM_LO and addr + size <= MEM_HI):
+            raise GuestFault(kind, addr)
+
+    def load(self, addr: int, size: int) -> int:
+        self._check(addr, size, Excp.READ_UNMAPPED)
+        return int.from_bytes(bytes(self.data[addr + i] for i in range(size)), "little")
+
+    def store(self, addr: int, size: int, value: int) -> None:
+        self._check(addr, size, Excp.WRITE_UNMAPPED)
+        for i, b in enumerate(value.to_bytes(size, "little")):
+            self.data[addr + i] = b
+
+
+# -- random TB generation --------------------------------------------------------------
+class RandomTB:
+    """Draws a valid TB: forward branches only, temps read only where defined on every path."""
+
+    def __init__(self, data: st.DataObject) -> None:
+        self.data = data
+        self.ops: list[Op] = []
+        self.defined: set[Temp] = set()
+        self.pending: dict[int, set[Temp]] = {}  # label -> temps defined on every branch to it
+        self.addresses: list[Temp] = []  # temps last set to an address near the mapped range
+        self.n_labels = 0
+        self.reachable = True
+        self.pc = 0x1000
+
+    def draw(self, strategy: st.SearchStrategy):
+        return self.data.draw(strategy)
+
+    def readable(self) -> Temp:
+        return self.draw(st.sampled_from(POOL_GLOBALS + sorted(self.defined, key=lambda t: t.index)))
+
+    def writable(self) -> Temp:
+        t = self.draw(st.sampled_from(POOL_GLOBALS + TEMPS))
+        self.defined.add(t)
+        if t in self.addresses:
+            self.addresses.remove(t)
+        return t
+
+    def constant(self) -> int:
+        return self.draw(st.one_of(st.sampled_from(INTERESTING), st.integers(0, MASK64)))
+
+    def emit(self, name: str, *args: Temp | int) -> None:
+        self.ops.append(Op(name, list(args)))
+
+    # one generator per kind of step
+    def pure(self) -> None:
+        name = self.draw(st.sampled_from(PURE_OPS))
+        d = OPS[name]
+        inputs = [self.readable() for _ in range(d.n_in)]
+        consts = self.pure_consts(name)
+        self.emit(name, self.writable(), *inputs, *consts)
+
+    def pure_consts(self, name: str) -> list[int]:
+        if name == "movi_i64":
+            return [self.constant()]
+        if name in ("setcond_i64", "movcond_i64"):
+            return [int(self.draw(st.sampled_from(Cond)))]
+        if name in ("deposit_i64", "extract_i64", "sextract_i64"):
+            pos = self.draw(st.integers(0, 63))
+            return [pos, self.draw(st.integers(1, 64 - pos))]
+        return []
+
+    def address(self) -> None:
+        t = self.draw(st.sampled_from(TEMPS))
+        self.defined.add(t)
+        self.addresses.append(t)
+        self.emit("movi_i64", t, (MEM_LO + self.draw(st.integers(-8, MEM_HI - MEM_LO + 8))) & MASK64)
+
+    def two_outputs(self) -> None:
+        name = self.draw(st.sampled_from(["mulu2_i64", "muls2_i64", "divu2_i64", "divs2_i64"]))
+        inputs = [self.readable() for _ in range(OPS[name].n_in)]
+        if name.startswith("div"):  # division by zero is undefined: guard it as the front end does
+            zero = self.writable()
+            self.emit("movi_i64", zero, 0)
+            self.emit("trapcond_i64", inputs[2], zero, int(Cond.EQ), int(Excp.DIVIDE))
+        lo = self.writable()
+        hi = self.draw(st.sampled_from([t for t in POOL_GLOBALS + TEMPS if t != lo]))
+        self.defined.add(hi)
+        self.emit(name, lo, hi, *inputs)
+
+    def address_operand(self) -> Temp:
+        """Mostly a temp set by ``address``, so that most accesses hit the mapped range."""
+        usable = [t for t in self.addresses if t in self.defined]
+        if usable and self.draw(st.integers(0, 3)):
+            return self.draw(st.sampled_from(usable))
+        return self.readable()
+
+    def memory(self) -> None:
+        memop = int(self.draw(st.sampled_from(list(MemOp))))
+        addr = self.address_operand()
+        if self.draw(st.booleans()):
+            self.emit("qemu_ld_i64", self.writable(), addr, memop)
+        else:
+            self.emit("qemu_st_i64", self.readable(), addr, memop)
+
+    def trap(self) -> None:
+        excp = int(self.draw(st.sampled_from([e for e in Excp if e != Excp.NONE])))
+        self.emit("trapcond_i64", self.readable(), self.readable(), int(self.draw(st.sampled_from(Cond))), excp)
+
+    def branch_target(self) -> int:
+        if self.pending and self.draw(st.booleans()):
+            label = self.draw(st.sampled_from(sorted(self.pending)))
+        else:
+            self.n_labels += 1
+            label = self.n_labels
+            self.pending[label] = set(self.defined)
+        if self.reachable:
+            self.pending[label] &= self.defined
+        return label
+
+    def brcond(self) -> None:
+        a, b, cond = self.readable(), self.readable(), int(self.draw(st.sampled_from(Cond)))
+        self.emit("brcond_i64", a, b, cond, self.branch_target())
+
+    def br(self) -> None:
+        self.emit("br", self.branch_target())
+        self.reachable = False
+
+    def place_label(self) -> None:
+        if not self.pending:
+            return
+        label = self.draw(st.sampled_from(sorted(self.pending)))
+        on_branches = self.pending.pop(label)
+        self.defined = on_branches & self.defined if self.reachable else on_branches
+        self.reachable = True
+        self.emit("set_label", label)
+
+    def insn_start(self) -> None:
+        self.pc += self.draw(st.integers(1, 15))
+        self.emit("insn_start", self.pc)
+
+    def terminator(self) -> None:
+        kind = self.draw(st.sampled_from(["goto_tb", "goto_ptr", "exit_tb"]))
+        if kind == "goto_tb":
+            self.emit("goto_tb", self.draw(st.integers(0, MASK64)))
+        elif kind == "goto_ptr":
+            self.emit("goto_ptr", self.readable())
+        else:
+            self.emit("exit_tb", int(self.draw(st.sampled_from(Exit))), self.draw(st.integers(0, MASK64)))
+        self.reachable = False
+
+    STEPS = ("pure", "pure", "pure", "pure", "address", "two_outputs", "memory", "memory", "trap", "brcond",
+             "br", "place_label", "place_label", "insn_start", "terminator")
+
+    def build(self) -> TranslationBlock:
+        self.insn_start()
+        for _ in range(self.draw(st.integers(1, 40))):
+            getattr(self, self.draw(st.sampled_from(self.STEPS)))()
+        while self.pending:
+            self.place_label()
+            if self.draw(st.booleans()):
+                self.pure()
+        self.terminator()
+        tb = TranslationBlock(0x1000, self.pc - 0x1000 + 1, [], self.ops, N_TEMPS, self.n_labels)
+        validate_tb(tb)
+        return tb
+
+
+def run(tb: TranslationBlock, globals_: list[int], contents: bytes) -> tuple:
+    values = list(globals_)
+    mem = DictMemory(contents)
+    result = run_tb(tb, values, mem)
+    return result, values, mem.data
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_optimized_random_tbs_behave_the_same(data: st.DataObject) -> None:
+    tb = RandomTB(data).build()
+    globals_ = [data.draw(st.one_of(st.sampled_from(INTERESTING), st.integers(0, MASK64))) for _ in range(N_GLOBALS)]
+    contents = data.draw(st.binary(min_size=MEM_HI - MEM_LO, max_size=MEM_HI - MEM_LO))
+    opt = optimize_tb(tb)
+    validate_tb(opt)
+    expected = run(tb, globals_, contents)
+    actual = run(opt, globals_, contents)
+    detail = f"\nbefore:\n{format_ops(tb.ops)}\nafter:\n{format_ops(opt.ops)}"
+    assert actual[0] == expected[0], detail
+    assert actual[1] == expected[1], detail
+    assert actual[2] == expected[2], detail
+    assert len(opt.ops) <= len(tb.ops)
+    assert optimize_ops(opt.ops) == opt.ops, "the passes did not reach a fixpoint" + detail
+
+
+# -- concrete cases -------------------------------------------------------------------------
+def t(i: int) -> Temp:
+    return Temp(N_GLOBALS + i)
+
+
+RAX, RBX, RCX, RDX, CF, ZF = (GLOBALS[n] for n in ("rax", "rbx", "rcx", "rdx", "cf", "zf"))
+
+
+def tb_of(ops: list[Op], n_temps: int = 8, n_labels: int = 0) -> TranslationBlock:
+    return TranslationBlock(0x1000, 4, [], ops, n_temps, n_labels)
+
+
+def names(ops: list[Op]) -> list[str]:
+    return [op.name for op in ops]
+
+
+def test_constant_folding_uses_the_op_table_and_propagates() -> None:
+    tb = tb_of([
+        Op("movi_i64", [t(0), 6]),
+        Op("movi_i64", [t(1), 7]),
+        Op("mul_i64", [t(2), t(0), t(1)]),
+        Op("shl_i64", [t(3), t(2), t(1)]),
+        Op("mov_i64", [RAX, t(3)]),
+        Op("goto_tb", [0x2000]),
+    ])
+    assert optimize_tb(tb).ops == [Op("movi_i64", [RAX, 42 << 7]), Op("goto_tb", [0x2000])]
+
+
+def test_algebraic_identities_become_moves() -> None:
+    tb = tb_of([
+        Op("movi_i64", [t(0), 0]),
+        Op("movi_i64", [t(1), MASK64]),
+        Op("add_i64", [t(2), RAX, t(0)]),  # rax + 0
+        Op("and_i64", [t(3), t(2), t(1)]),  # & ~0
+        Op("xor_i64", [t(4), RBX, RBX]),  # x ^ x
+        Op("or_i64", [t(5), t(3), t(4)]),  # | 0
+        Op("shl_i64", [RCX, t(5), t(0)]),  # << 0
+        Op("goto_tb", [0x2000]),
+    ])
+    assert optimize_tb(tb).ops == [Op("mov_i64", [RCX, RAX]), Op("goto_tb", [0x2000])]
+
+
+def _two_flag_setting_insns(load_between: bool = False) -> TranslationBlock:
+    """add rax, rbx ; [mov rcx, [rcx]] ; sub rax, 1 -- flags set as the builder emits them."""
+    b = IRBuilder()
+    b.insn_start(0x1000)
+    r = b.add(b.get_global("rax"), b.get_global("rbx"))
+    b.set_global("cf", b.setcond(Cond.LTU, r, b.get_global("rax")))
+    b.set_global("zf", b.setcondi(Cond.EQ, r, 0))
+    b.set_global("rax", r)
+    if load_between:
+        b.insn_start(0x1003)
+        b.set_global("rcx", b.load(b.get_global("rcx"), MemOp.UQ))
+    b.insn_start(0x1003)
+    r = b.sub(b.get_global("rax"), b.const(1))
+    b.set_global("cf", b.setcondi(Cond.LTU, b.get_global("rax"), 1))
+    b.set_global("zf", b.setcondi(Cond.EQ, r, 0))
+    b.set_global("rax", r)
+    b.goto_tb(0x1007)
+    return b.finish(0x1000, 7, [])
+
+
+def test_dead_flags_are_removed() -> None:
+    tb = _two_flag_setting_insns()
+    opt = optimize_tb(tb)
+    before, after = op_histogram(tb.ops), op_histogram(opt.ops)
+    assert before["setcond_i64"] == 4 and after["setcond_i64"] == 2
+    writes_to = [op.args[0] for op in opt.ops if op.outputs and op.args[0].is_global]
+    assert writes_to == [RAX, CF, ZF]  # one write each, from the second instruction
+    assert names(opt.ops)[:3] == ["insn_start", "add_i64", "insn_start"]
+
+
+def test_flags_before_a_possible_fault_are_kept() -> None:
+    tb = _two_flag_setting_insns(load_between=True)
+    opt = optimize_tb(tb)
+    assert op_histogram(opt.ops)["setcond_i64"] == 4
+    writes_to = [op.args[0] for op in opt.ops if op.outputs and op.args[0].is_global]
+    assert writes_to == [RAX, CF, ZF, RCX, RAX, CF, ZF]
+
+
+def test_constant_branch_becomes_br_and_dead_path_goes() -> None:
+    tb = tb_of([
+        Op("movi_i64", [t(0), 5]),
+        Op("brcond_i64", [t(0), t(0), int(Cond.EQ), 1]),
+        Op("mov_i64", [RAX, RBX]),  # never runs
+        Op("exit_tb", [int(Exit.HLT), 0x1004]),
+        Op("set_label", [1]),
+        Op("mov_i64", [RCX, t(0)]),
+        Op("goto_tb", [0x2000]),
+    ], n_labels=1)
+    assert optimize_tb(tb).ops == [Op("movi_i64", [RCX, 5]), Op("goto_tb", [0x2000])]
+
+
+def test_never_taken_branch_and_never_firing_trap_are_removed() -> None:
+    tb = tb_of([
+        Op("ext8u_i64", [t(0), RAX]),
+        Op("movi_i64", [t(1), 0x100]),
+        Op("brcond_i64", [t(0), t(1), int(Cond.GEU), 1]),  # a byte is never >= 0x100
+        Op("trapcond_i64", [t(0), t(1), int(Cond.EQ), int(Excp.GP)]),
+        Op("mov_i64", [RBX, t(0)]),
+        Op("set_label", [1]),
+        Op("goto_tb", [0x2000]),
+    ], n_labels=1)
+    assert optimize_tb(tb).ops == [Op("ext8u_i64", [t(0), RAX]), Op("mov_i64", [RBX, t(0)]), Op("goto_tb", [0x2000])]
+
+
+def test_firing_trap_is_kept() -> None:
+    tb = tb_of([
+        Op("movi_i64", [t(0), 0]),
+        Op("trapcond_i64", [t(0), t(0), int(Cond.EQ), int(Excp.DIVIDE)]),
+        Op("goto_tb", [0x2000]),
+    ])
+    assert names(optimize_tb(tb).ops) == ["movi_i64", "trapcond_i64", "goto_tb"]
+
+
+def test_copy_is_not_propagated_past_a_redefinition_of_its_source() -> None:
+    tb = tb_of([
+        Op("mov_i64", [t(0), RAX]),
+        Op("add_i64", [RAX, RAX, RCX]),
+        Op("mov_i64", [RBX, t(0)]),
+        Op("goto_tb", [0x2000]),
+    ])
+    opt = optimize_tb(tb)
+    assert opt.ops == tb.ops
+    values = list(range(N_GLOBALS))
+    run_tb(opt, values, DictMemory(b""))
+    assert values[RBX.index] == RAX.index
+
+
+def test_copy_is_propagated_while_its_source_holds() -> None:
+    tb = tb_of([
+        Op("mov_i64", [t(0), RAX]),
+        Op("mov_i64", [t(1), t(0)]),
+        Op("add_i64", [RBX, t(1), t(0)]),
+        Op("goto_tb", [0x2000]),
+    ])
+    assert optimize_tb(tb).ops == [Op("add_i64", [RBX, RAX, RAX]), Op("goto_tb", [0x2000])]
+
+
+def test_extension_of_an_extended_value_is_dropped() -> None:
+    tb = tb_of([
+        Op("ext8u_i64", [t(0), RAX]),
+        Op("ext32u_i64", [t(1), t(0)]),
+        Op("ext16s_i64", [t(2), t(1)]),  # bit 15 is clear: no-op
+        Op("ext8s_i64", [t(3), RBX]),
+        Op("ext32s_i64", [t(4), t(3)]),
+        Op("add_i64", [RCX, t(2), t(4)]),
+        Op("goto_tb", [0x2000]),
+    ])
+    assert optimize_tb(tb).ops == [
+        Op("ext8u_i64", [t(0), RAX]),
+        Op("ext8s_i64", [t(3), RBX]),
+        Op("add_i64", [RCX, t(0), t(3)]),
+        Op("goto_tb", [0x2000]),
+    ]
+
+
+def test_unused_high_half_turns_mulu2_into_mul() -> None:
+    tb = tb_of([Op("mulu2_i64", [t(0), t(1), RAX, RBX]), Op("mov_i64", [RCX, t(0)]), Op("goto_tb", [0x2000])])
+    assert optimize_tb(tb).ops == [Op("mul_i64", [t(0), RAX, RBX]), Op("mov_i64", [RCX, t(0)]), Op("goto_tb", [0x2000])]
+
+
+def test_globals_stay_live_at_labels_and_temps_only_where_used() -> None:
+    tb = tb_of([
+        Op("movi_i64", [t(0), 1]),
+        Op("mov_i64", [CF, RAX]),  # live: the label is a block boundary
+        Op("add_i64", [t(1), RAX, RAX]),  # dead: only read on no path
+        Op("brcond_i64", [RBX, RCX, int(Cond.LT), 1]),
+        Op("mov_i64", [CF, RBX]),
+        Op("set_label", [1]),
+        Op("mov_i64", [CF, t(0)]),
+        Op("goto_tb", [0x2000]),
+    ], n_labels=1)
+    assert optimize_tb(tb).ops == [
+        Op("movi_i64", [t(0), 1]),
+        Op("mov_i64", [CF, RAX]),
+        Op("brcond_i64", [RBX, RCX, int(Cond.LT), 1]),
+        Op("mov_i64", [CF, RBX]),
+        Op("set_label", [1]),
+        Op("mov_i64", [CF, t(0)]),  # knowledge is reset at a join point
+        Op("goto_tb", [0x2000]),
+    ]
+
+
+def test_temp_live_across_a_label_is_kept() -> None:
+    tb = tb_of([
+        Op("add_i64", [t(0), RAX, RBX]),
+        Op("brcond_i64", [RBX, RCX, int(Cond.LT), 1]),
+        Op("movi_i64", [RDX, 3]),
+        Op("set_label", [1]),
+        Op("mov_i64", [RCX, t(0)]),
+        Op("goto_tb", [0x2000]),
+    ], n_labels=1)
+    assert optimize_tb(tb).ops == tb.ops
+
+
+def test_optimize_tb_leaves_its_input_alone_and_keeps_numbering() -> None:
+    tb = _two_flag_setting_insns()
+    ops_before = [Op(op.name, list(op.args)) for op in tb.ops]
+    opt = optimize_tb(tb)
+    assert tb.ops == ops_before
+    assert opt is not tb and opt.n_temps == tb.n_temps and opt.n_labels == tb.n_labels
+    assert (opt.pc, opt.size) == (tb.pc, tb.size)
+
+
+def test_malformed_tb_is_rejected_with_a_clear_error() -> None:
+    tb = tb_of([Op("add_i64", [RAX, RAX]), Op("goto_tb", [0x2000])])
+    with pytest.raises(IRError, match="add_i64"):
+        optimize_tb(tb)
+
+
+def test_op_histogram_counts_names_in_sorted_order() -> None:
+    ops = [Op("goto_tb", [1]), Op("add_i64", [RAX, RAX, RBX]), Op("add_i64", [RAX, RAX, RBX])]
+    hist = op_histogram(ops)
+    assert hist == {"add_i64": 2, "goto_tb": 1}
+    assert list(hist) == ["add_i64", "goto_tb"]
