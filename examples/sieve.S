@@ -1,6 +1,7 @@
 # Sieve of Eratosthenes: count the primes below N, REPEAT times over.
 # Result: rax = number of primes below N. Ends at `done: hlt`.
-# tools/mkcase.py assembles this file (with --defsym N=... REPEAT=...) into a case.
+# tools/mkcase.py assembles this file (with --defsym N=... REPEAT=...) into a case;
+# tools/bench.py also builds it with --defsym NATIVE=1 into a Linux program that exits with the count.
 .intel_syntax noprefix
 
 .ifndef N
@@ -21,7 +22,13 @@ again:
     dec r12d
     jnz again
 done:
+.ifdef NATIVE
+    mov edi, eax                  # native build (tools/bench.py): exit(primes & 0xff)
+    mov eax, 60
+    syscall
+.else
     hlt
+.endif
 
 # sieve(rdi = byte array of n flags, rsi = n) -> rax = primes below n
 sieve:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -26,7 +27,7 @@ PAGES = [
 INTERESTING = [0, 1, 2, 7, 63, 64, 0x80, 0xFF, 0x8000, 0xFFFF, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF,
                0x1_0000_0000, 0x7FFF_FFFF_FFFF_FFFF, 0x8000_0000_0000_0000, MASK64, MASK64 - 1]
 u64 = st.one_of(st.sampled_from(INTERESTING), st.integers(0, MASK64))
-settings.register_profile("backend", max_examples=40, deadline=None,
+settings.register_profile("backend", max_examples=int(os.environ.get("TCG2WASM_EXAMPLES", "40")), deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 SETTINGS = settings.get_profile("backend")
 

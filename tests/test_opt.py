@@ -23,7 +23,10 @@ from tcg2wasm.ir import (
     validate_tb,
 )
 from tcg2wasm.ir.interp import GuestFault, run_tb
+from tcg2wasm.ir.ops import eval_cond
 from tcg2wasm.opt import op_histogram, optimize_ops, optimize_tb
+from tcg2wasm.opt.conditions import decide_cond
+from tcg2wasm.opt.knowledge import OptContext, TempInfo
 
 MASK64 = (1 << 64) - 1
 MEM_LO, MEM_HI = 0x4000, 0x4040
@@ -105,6 +108,21 @@ class RandomTB:
             return [pos, self.draw(st.integers(1, 64 - pos))]
         return []
 
+    def copy(self) -> None:
+        src = self.readable()
+        self.emit("mov_i64", self.writable(), src)
+
+    def small_constant(self) -> None:
+        self.emit("movi_i64", self.writable(), self.draw(st.sampled_from(INTERESTING)))
+
+    def load_and_extend(self) -> None:
+        """A load followed by a sign or zero extension, as the front end emits for narrow operands."""
+        addr = self.address_operand()
+        loaded = self.writable()
+        self.emit("qemu_ld_i64", loaded, addr, int(self.draw(st.sampled_from(list(MemOp)))))
+        ext = self.draw(st.sampled_from([n for n in PURE_OPS if n.startswith("ext")]))
+        self.emit(ext, self.writable(), loaded)
+
     def address(self) -> None:
         t = self.draw(st.sampled_from(TEMPS))
         self.defined.add(t)
@@ -184,8 +202,9 @@ class RandomTB:
             self.emit("exit_tb", int(self.draw(st.sampled_from(Exit))), self.draw(st.integers(0, MASK64)))
         self.reachable = False
 
-    STEPS = ("pure", "pure", "pure", "pure", "address", "two_outputs", "memory", "memory", "trap", "brcond",
-             "br", "place_label", "place_label", "insn_start", "terminator")
+    STEPS = ("pure", "pure", "pure", "pure", "copy", "copy", "small_constant", "small_constant", "address",
+             "two_outputs", "memory", "memory", "load_and_extend", "trap", "brcond", "br", "place_label",
+             "place_label", "insn_start", "terminator")
 
     def build(self) -> TranslationBlock:
         self.insn_start()
@@ -224,6 +243,31 @@ def test_optimized_random_tbs_behave_the_same(data: st.DataObject) -> None:
     assert actual[2] == expected[2], detail
     assert len(opt.ops) <= len(tb.ops)
     assert optimize_ops(opt.ops) == opt.ops, "the passes did not reach a fixpoint" + detail
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(Cond),
+    st.one_of(st.sampled_from([0, 1, 0xFF, 0x7F, 0xFFFF, 0xFFFF_FFFF, MASK64 >> 1, MASK64]), st.integers(0, MASK64)),
+    st.one_of(st.sampled_from(INTERESTING), st.integers(0, MASK64)),
+    st.lists(st.integers(0, MASK64), min_size=1, max_size=8),
+    st.booleans(),
+)
+def test_decided_conditions_hold_for_every_value_within_the_known_bits(
+    cond: Cond, z_mask: int, c: int, raw: list[int], const_first: bool
+) -> None:
+    ctx = OptContext()
+    a, b = t(0), t(1)
+    ctx.define(a, TempInfo(None, z_mask))
+    ctx.define(b, TempInfo.of_const(c))
+    x, y = (b, a) if const_first else (a, b)
+    decided = decide_cond(ctx, cond, x, y)
+    if decided is None:
+        return
+    for r in [0, z_mask, *raw]:
+        value = r & z_mask
+        pair = (c, value) if const_first else (value, c)
+        assert eval_cond(cond, *pair) == decided, (cond, hex(z_mask), hex(c), hex(value))
 
 
 # -- concrete cases -------------------------------------------------------------------------

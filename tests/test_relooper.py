@@ -10,6 +10,7 @@ both modules run in wasmtime on the same input; the traces must match.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,7 +133,7 @@ def _trace(wasm: bytes, inputs: list[int]) -> tuple[int, list[int]]:
     return steps, [int.from_bytes(raw[i:i + 4], "little") for i in range(0, len(raw), 4)]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=int(os.environ.get("TCG2WASM_EXAMPLES", "60")), deadline=None)
 @given(graph=graphs(), inputs=st.lists(st.integers(0, 2**31 - 1), min_size=INPUT_LEN, max_size=INPUT_LEN))
 def test_relooper_matches_trivial_lowering(graph: Graph, inputs: list[int]) -> None:
     want = _trace(_module_bytes(graph, relooped=False), inputs)

@@ -98,7 +98,7 @@ class Exprs:
     """Expression constructors bound to one module (one Python call per wasm node)."""
 
     __slots__ = ("m", "_get", "_set", "_bin", "_un", "_c", "_l64", "_l32", "_load", "_store", "_block", "_if",
-                 "_br", "_call", "_select")
+                 "_br", "_call", "_select", "_return", "_unreachable")
 
     def __init__(self, module: Any) -> None:
         self.m = module
@@ -116,6 +116,8 @@ class Exprs:
         self._br = lib.BinaryenBreak
         self._call = lib.BinaryenCall
         self._select = lib.BinaryenSelect
+        self._return = lib.BinaryenReturn
+        self._unreachable = lib.BinaryenUnreachable
 
     def get(self, index: int) -> Expr:
         return self._get(self.m, index, I64)
@@ -169,3 +171,9 @@ class Exprs:
 
     def select(self, cond: Expr, if_true: Expr, if_false: Expr) -> Expr:
         return self._select(self.m, cond, if_true, if_false, I64)
+
+    def ret(self, value: Expr) -> Expr:
+        return self._return(self.m, value)
+
+    def unreachable(self) -> Expr:
+        return self._unreachable(self.m)

@@ -323,9 +323,10 @@ def _host_address(fb: FunctionBuilder, addr: int) -> Expr:
     return e.un(W.WRAP64, e.bin(W.ADD64, e.get(addr), addend))
 
 
-def _exit_if_pending(fb: FunctionBuilder) -> Expr:
+def _note_pending_fault(fb: FunctionBuilder) -> Expr:
+    """After a host helper: remember whether it reported a fault (checked right after the access)."""
     e = fb.e
-    return e.if_(e.state_load32(STATE_OFFSET["exit_pending"]), fb.fault_path())
+    return e.set(fb.fault_flag, e.state_load32(STATE_OFFSET["exit_pending"]))
 
 
 def _qemu_ld(fb: FunctionBuilder, op: Op) -> None:
@@ -343,11 +344,12 @@ def _qemu_ld(fb: FunctionBuilder, op: Op) -> None:
         value = e.bin(W.AND64, value, e.c64(_NORMALIZE[memop]))
     slow = e.block([
         e.set(raw, e.call(b"ld_slow", [e.get(addr.index), e.c32(memop)], I64)),
-        _exit_if_pending(fb),
+        _note_pending_fault(fb),
         e.set(out.index, value),
     ])
     fb.stmt(set_ti)
     fb.stmt(e.if_(hit, fast, slow))
+    fb.fault_if(e.get32(fb.fault_flag))
 
 
 def _qemu_st(fb: FunctionBuilder, op: Op) -> None:
@@ -358,10 +360,11 @@ def _qemu_st(fb: FunctionBuilder, op: Op) -> None:
     fast = e.store(size, 0, _host_address(fb, addr.index), e.get(val.index))
     slow = e.block([
         e.call(b"st_slow", [e.get(addr.index), e.get(val.index), e.c32(memop)], NONE),
-        _exit_if_pending(fb),
+        _note_pending_fault(fb),
     ])
     fb.stmt(set_ti)
     fb.stmt(e.if_(hit, fast, slow))
+    fb.fault_if(e.get32(fb.fault_flag))
 
 
 # -- control flow ------------------------------------------------------------------------
@@ -392,8 +395,7 @@ def _brcond(fb: FunctionBuilder, op: Op) -> None:
 def _trapcond(fb: FunctionBuilder, op: Op) -> None:
     a, b, cond, excp = op.args
     e = fb.e
-    trap = e.block([e.state_store(STATE_OFFSET["fault_kind"], e.c64(excp)), fb.fault_path()])
-    fb.stmt(e.if_(compare(fb, cond, a.index, b.index), trap))
+    fb.fault_if(compare(fb, cond, a.index, b.index), [e.state_store(STATE_OFFSET["fault_kind"], e.c64(excp))])
 
 
 def _goto_tb(fb: FunctionBuilder, op: Op) -> None:

@@ -2,13 +2,16 @@
 
 Layout of the function (see docs/backend.md)::
 
-    locals: [IR globals][IR temps (shared by all TBs)][next_pc icount s0..s5 : i64][code label ti : i32]
+    locals: [IR globals][IR temps (shared by all TBs)][next_pc icount s0..s5 : i64][code label ti fault : i32]
     prologue: load the globals the region uses, and icount_left, from the state block
-    (block $exit
-      (block $fault
-        <relooped sub-blocks of all TBs; every path ends in br $exit or br $fault>)
-      code = Exit.FAULT)
-    epilogue: store written globals, rip = next_pc, icount_left = icount; return code
+    <relooped sub-blocks of all TBs, plus two more:
+       "fault": code = Exit.FAULT, then on to "exit"
+       "exit":  store written globals, rip = next_pc, icount_left = icount; return code>
+
+Every way out of the region is a Relooper branch to "exit" or "fault" (with
+edge code setting next_pc and the code), never a ``br`` to a name outside the
+relooped tree: the Relooper re-numbers the names inside its output, and a
+branch to an outer name makes it throw (which aborts the process).
 
 TBs are split into sub-blocks at labels and branches; all sub-blocks of all
 TBs form one Relooper graph, so goto_tb between blocks of the region is a
@@ -26,8 +29,6 @@ from tcg2wasm.cfg.relooper import RelooperGraph
 from tcg2wasm.ir.core import N_GLOBALS, TranslationBlock
 from tcg2wasm.ir.ops import Exit
 
-EXIT_LABEL = b"exit"
-FAULT_LABEL = b"fault"
 N_SCRATCH = 6
 
 
@@ -39,7 +40,7 @@ class BackendError(ValueError):
 class SubBlock:
     name: str
     stmts: list[Expr] = field(default_factory=list)
-    branches: list[tuple[int, Expr | None]] = field(default_factory=list)
+    branches: list[tuple[int, Expr | None, Expr | None]] = field(default_factory=list)  # target, cond, edge code
 
 
 class FunctionBuilder:
@@ -56,9 +57,12 @@ class FunctionBuilder:
         self.code = base + 2 + N_SCRATCH
         self.label_helper = self.code + 1
         self.ti = self.code + 2
-        self.var_types = [I64] * (self.code) + [I32] * 3
+        self.fault_flag = self.code + 3  # set by a memory slow path that faulted
+        self.var_types = [I64] * (self.code) + [I32] * 4
         self.subs: list[SubBlock] = []
         self.heads = {pc: self.new_sub(f"TB 0x{pc:x}") for pc in tbs}
+        self.exit_sub = self.new_sub("exit")
+        self.fault_sub = self.new_sub("fault")
         self.globals_read: set[int] = set()
         self.globals_written: set[int] = set()
         self.n_ops = 0
@@ -89,11 +93,18 @@ class FunctionBuilder:
     def stmt(self, expr: Expr) -> None:
         self.cur.stmts.append(expr)
 
-    def branch(self, target: int, cond: Expr | None = None) -> None:
+    def branch(self, target: int, cond: Expr | None = None, code: Expr | None = None) -> None:
         """Branch from the current sub-block; a default branch (cond None) ends it."""
-        self.cur.branches.append((target, cond))
+        self.cur.branches.append((target, cond, code))
         if cond is None:
             self.dead = True
+
+    def branch_out(self, target: int, cond: Expr, code: Expr) -> None:
+        """Leave to ``target`` when ``cond`` holds (running ``code`` on the way), else go on in a new sub-block."""
+        self.branch(target, cond, code)
+        rest = self.new_sub(f"{self.cur.name} +")
+        self.branch(rest)
+        self.open(rest)
 
     # -- exits and faults ----------------------------------------------------
     def leave(self, code: int, pc: Expr) -> None:
@@ -101,23 +112,21 @@ class FunctionBuilder:
         e = self.e
         self.stmt(e.set(self.code, e.c32(code)))
         self.stmt(e.set(self.next_pc, pc))
-        self.stmt(e.br(EXIT_LABEL))
-        self.dead = True
+        self.branch(self.exit_sub)
 
-    def fault_path(self) -> Expr:
-        """Statements leaving by the fault path at the current guest instruction.
+    def fault_if(self, cond: Expr, extra: list[Expr] | None = None) -> None:
+        """Leave by the fault path at the current guest instruction when ``cond`` (i32) holds.
 
-        Sets rip to the instruction's pc and gives back the icount of the
-        instructions of this TB that did not complete (the TB head charged them all).
+        The edge sets rip to the instruction's pc and gives back the icount of
+        the instructions of this TB that did not complete (the TB head charged them all).
         """
         e = self.e
         assert self.tb is not None
-        stmts = [e.set(self.next_pc, e.c64(self.insn_pc))]
+        stmts = [*(extra or []), e.set(self.next_pc, e.c64(self.insn_pc))]
         refund = self.tb.n_insns - max(self.insns_started - 1, 0)
         if refund > 0:
             stmts.append(e.set(self.icount, e.bin(W.ADD64, e.get(self.icount), e.c64(refund))))
-        stmts.append(e.br(FAULT_LABEL))
-        return e.block(stmts)
+        self.branch_out(self.fault_sub, cond, e.block(stmts))
 
     # -- emission --------------------------------------------------------------
     def emit_tb(self, tb: TranslationBlock) -> None:
@@ -151,27 +160,33 @@ class FunctionBuilder:
         if n <= 0:
             return
         e = self.e
-        out = e.block([e.set(self.code, e.c32(Exit.ICOUNT)), e.set(self.next_pc, e.c64(tb.pc)), e.br(EXIT_LABEL)])
-        self.stmt(e.if_(e.bin(W.LTU64, e.get(self.icount), e.c64(n)), out))
+        out = e.block([e.set(self.code, e.c32(Exit.ICOUNT)), e.set(self.next_pc, e.c64(tb.pc))])
+        self.branch_out(self.exit_sub, e.bin(W.LTU64, e.get(self.icount), e.c64(n)), out)
         self.stmt(e.set(self.icount, e.bin(W.SUB64, e.get(self.icount), e.c64(n))))
 
     # -- assembly ----------------------------------------------------------------
     def build_body(self, entry: int) -> Expr:
         e = self.e
+        self._fill_exit_blocks()
         graph = RelooperGraph(self.module)
         for sub in self.subs:
             graph.add_block(e.block(sub.stmts), sub.name)
         for index, sub in enumerate(self.subs):
-            for target, cond in sub.branches:
-                graph.add_branch(index, target, cond)
+            for target, cond, code in sub.branches:
+                graph.add_branch(index, target, cond, code)
         relooped = graph.render(self.heads[entry], self.label_helper)
-        fault = e.block([relooped], FAULT_LABEL)
-        exit_block = e.block([fault, e.set(self.code, e.c32(Exit.FAULT))], EXIT_LABEL)
         used = sorted(self.globals_read | self.globals_written)
         prologue = [e.set(g, e.state_load(STATE_OFFSET[GLOBAL_NAMES[g]])) for g in used]
         prologue.append(e.set(self.icount, e.state_load(STATE_OFFSET["icount_left"])))
-        epilogue = [e.state_store(STATE_OFFSET[GLOBAL_NAMES[g]], e.get(g)) for g in sorted(self.globals_written)]
-        epilogue.append(e.state_store(STATE_OFFSET["rip"], e.get(self.next_pc)))
-        epilogue.append(e.state_store(STATE_OFFSET["icount_left"], e.get(self.icount)))
-        epilogue.append(e.get32(self.code))
-        return e.block([*prologue, exit_block, *epilogue], type_=I32)
+        return e.block([*prologue, relooped, e.unreachable()], type_=I32)
+
+    def _fill_exit_blocks(self) -> None:
+        """The shared "fault" and "exit" sub-blocks (the epilogue stores what the region wrote)."""
+        e = self.e
+        fault = self.subs[self.fault_sub]
+        fault.stmts = [e.set(self.code, e.c32(Exit.FAULT))]
+        fault.branches = [(self.exit_sub, None, None)]
+        stores = [e.state_store(STATE_OFFSET[GLOBAL_NAMES[g]], e.get(g)) for g in sorted(self.globals_written)]
+        stores.append(e.state_store(STATE_OFFSET["rip"], e.get(self.next_pc)))
+        stores.append(e.state_store(STATE_OFFSET["icount_left"], e.get(self.icount)))
+        self.subs[self.exit_sub].stmts = [*stores, e.ret(e.get32(self.code))]

@@ -10,9 +10,8 @@ from __future__ import annotations
 import iced_x86 as ix
 
 from tcg2wasm.frontend.x86_64.context import LiftContext
-from tcg2wasm.ir import Cond, Temp
-
 from tcg2wasm.frontend.x86_64.registry import semantics
+from tcg2wasm.ir import Cond, Temp
 
 M = ix.Mnemonic
 

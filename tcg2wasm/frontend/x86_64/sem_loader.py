@@ -1,3 +1,15 @@
 """Imports every semantics module so that its functions register in the table."""
 
-from tcg2wasm.frontend.x86_64 import sem_alu, sem_data, sem_flags, sem_flow, sem_frame, sem_shift, sem_string  # noqa: F401
+from tcg2wasm.frontend.x86_64 import (  # noqa: F401
+    sem_alu,
+    sem_atomic,
+    sem_bits,
+    sem_cond,
+    sem_data,
+    sem_flags,
+    sem_flow,
+    sem_frame,
+    sem_muldiv,
+    sem_shift,
+    sem_string,
+)
