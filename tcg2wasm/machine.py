@@ -29,6 +29,10 @@ ENGINES = ("wasm", "interp")
 NO_STOP = MASK64  # stop_pc meaning "no stop address"
 UNLIMITED = 1 << 62  # the instruction budget of a run without count
 MAX_TB_INSNS = 64
+#: A pc starts a compiled region only after this many misses there; until then its TB runs in the
+#: IR interpreter (~50 us a block), which is cheaper than compiling (tens of ms a region) for cold code
+#: such as start-up paths. QEMU's wasm backend tiers the same way (TCI first, DESIGN.md).
+HOT_THRESHOLD = 16
 _MEMORY_FAULTS = frozenset({Excp.READ_UNMAPPED, Excp.WRITE_UNMAPPED, Excp.FETCH_UNMAPPED,
                             Excp.READ_PROT, Excp.WRITE_PROT, Excp.FETCH_PROT})
 _FLAG_MASK = sum(1 << bit for bit in abi.FLAG_BITS.values())
@@ -85,6 +89,7 @@ class Stats:
     host_exits: int = 0  # returns from translated code / the dispatcher to Python
     invalidations: int = 0  # pages whose translations were dropped
     code_write_restarts: int = 0  # guest stores into translated code, re-executed after invalidation
+    blocks_interpreted: int = 0  # cold blocks run by the IR interpreter before their pc got hot
 
     def as_dict(self) -> dict[str, int | float]:
         return dataclasses.asdict(self)
@@ -130,6 +135,8 @@ class Machine:
         self._rt.state_write("rflags_rest", abi.RFLAGS_FIXED)
         self._rt.state_write("stop_pc", NO_STOP)
         self._tbs: dict[int, TranslationBlock] = {}
+        self._misses: dict[int, int] = {}  # wasm engine: misses per pc, for tiering
+        self.hot_threshold = HOT_THRESHOLD
         self._insn_tb: dict[int, TranslationBlock] = {}  # guest insn pc -> a cached TB holding it
         self._regions: dict[int, InstalledRegion] = {}
         self._page_tbs: dict[int, set[int]] = {}
@@ -337,6 +344,11 @@ class Machine:
         if entry_tb.n_insns == 0 and entry_tb.fallback_insns:
             return self._on_fallback(rip)  # no module for a lone fallback instruction
         region = self._regions.get(rip)
+        if region is None:
+            misses = self._misses[rip] = self._misses.get(rip, 0) + 1
+            if misses < self.hot_threshold:
+                self.stats.blocks_interpreted += 1
+                return self._handle_exit(self._interp_run_tb(entry_tb))
         if region is None:
             region = self._install_region(rip)
         self._rt.jc_set(rip, region.slot)

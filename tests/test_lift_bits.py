@@ -15,23 +15,15 @@ BIT_TESTS = ("bt", "bts", "btr", "btc")
 #: rdi points this far into the data area, so negative bit offsets stay mapped too.
 POINTER_BASE = DATA_ADDR + 0x800
 
-BIT_TEST_SNIPPETS = [
-    *(f"{op} {dst}, {src}" for op in BIT_TESTS
-      for dst, src in (("ax", "bx"), ("ecx", "edx"), ("rsi", "r8"), ("r9w", "r10w"), ("r11d", "eax"), ("rax", "rax"),
-                       ("word ptr [rdi]", "bx"), ("dword ptr [rdi+5]", "ebx"), ("qword ptr [rdi-16]", "rbx"))),
-    *(f"{op} {dst}, {imm}" for op in BIT_TESTS
-      for dst in ("dx", "edx", "rdx", "word ptr [rdi]", "dword ptr [rdi+1]", "qword ptr [rdi]")
-      for imm in (0, 5, 15, 31, 63, 100)),
-    "lock bts qword ptr [rdi], rbx",
-    "lock btr dword ptr [rdi], 7",
-    "bt rax, rbx\nadc rcx, 0",  # CF consumed in the same block
-]
-
-SCAN_SNIPPETS = [
-    f"{op} {dst}, {src}" for op in ("bsf", "bsr", "tzcnt", "lzcnt", "popcnt")
-    for dst, src in (("ax", "bx"), ("ecx", "edx"), ("rsi", "r8"), ("r9d", "r9d"), ("bx", "word ptr [rdi]"),
-                     ("eax", "dword ptr [rdi+3]"), ("rax", "qword ptr [rdi]"))
-]
+#: (destination, bit-offset register) pairs of every size, with memory destinations
+REGISTER_OFFSET_OPERANDS = [("ax", "bx"), ("r9w", "r10w"), ("word ptr [rdi]", "bx"), ("ecx", "edx"), ("r11d", "eax"),
+                            ("dword ptr [rdi+5]", "ebx"), ("rsi", "r8"), ("rax", "rax"), ("qword ptr [rdi-16]", "rbx")]
+IMMEDIATE_OFFSET_OPERANDS = ["dx", "word ptr [rdi]", "edx", "dword ptr [rdi+1]", "rdx", "qword ptr [rdi]"]
+#: (destination, source) pairs of every size for bsf/bsr/tzcnt/lzcnt/popcnt
+SCAN_OPERANDS = [("ax", "bx"), ("bx", "word ptr [rdi]"), ("ecx", "edx"), ("r9d", "r9d"), ("eax", "dword ptr [rdi+3]"),
+                 ("rsi", "r8"), ("rax", "qword ptr [rdi]")]
+SEQUENCES = ["bt rax, rbx\nadc rcx, 0", "lock bts qword ptr [rdi], rbx", "lock btr dword ptr [rdi], 7",
+             "bsf rcx, rbx\ncmovz rcx, rdx", "popcnt eax, ebx\nsetz cl\nlzcnt edx, eax"]
 
 
 @st.composite
@@ -70,16 +62,36 @@ def sparse_data(draw: st.DrawFn) -> bytes:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("src", BIT_TEST_SNIPPETS)
+@pytest.mark.parametrize("op", BIT_TESTS)
 @settings(max_examples=200, deadline=None)
-@given(regs=bit_offset_states(), data=random_bytes(DATA_SIZE))
-def test_bit_test(src: str, engine: str, regs: dict[str, int], data: bytes) -> None:
-    compare(assemble(src), regs, data, engine=engine)
+@given(regs=bit_offset_states(), data=random_bytes(DATA_SIZE), operands=st.sampled_from(REGISTER_OFFSET_OPERANDS))
+def test_bit_test_register_offset(op: str, engine: str, regs: dict[str, int], data: bytes,
+                                  operands: tuple[str, str]) -> None:
+    compare(assemble(f"{op} {operands[0]}, {operands[1]}"), regs, data, engine=engine)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("src", SCAN_SNIPPETS)
+@pytest.mark.parametrize("op", BIT_TESTS)
 @settings(max_examples=200, deadline=None)
-@given(regs=sparse_values(), data=sparse_data())
-def test_bit_scan_and_count(src: str, engine: str, regs: dict[str, int], data: bytes) -> None:
+@given(regs=states(pointers={"rdi": DATA_ADDR}), data=random_bytes(0x200),
+       dst=st.sampled_from(IMMEDIATE_OFFSET_OPERANDS), offset=st.integers(0, 255))
+def test_bit_test_immediate_offset(op: str, engine: str, regs: dict[str, int], data: bytes, dst: str,
+                                   offset: int) -> None:
+    compare(assemble(f"{op} {dst}, {offset}"), regs, data, engine=engine)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("op", ["bsf", "bsr", "tzcnt", "lzcnt", "popcnt"])
+@settings(max_examples=200, deadline=None)
+@given(regs=sparse_values(), data=sparse_data(), operands=st.sampled_from(SCAN_OPERANDS))
+def test_bit_scan_and_count(op: str, engine: str, regs: dict[str, int], data: bytes,
+                            operands: tuple[str, str]) -> None:
+    compare(assemble(f"{op} {operands[0]}, {operands[1]}"), regs, data, engine=engine)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("src", SEQUENCES)
+@settings(max_examples=200, deadline=None)
+@given(regs=bit_offset_states(), data=random_bytes(DATA_SIZE))
+def test_bit_sequences(src: str, engine: str, regs: dict[str, int], data: bytes) -> None:
     compare(assemble(src), regs, data, engine=engine)

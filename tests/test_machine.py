@@ -146,7 +146,8 @@ def test_long_loop_runs_inside_translated_code(engine: str) -> None:
     assert stop.kind == "hlt"
     assert m.reg_read("rax") == iterations * (iterations + 1) // 2
     assert m.stats.guest_insns == 1 + 3 * iterations + 1
-    assert m.stats.host_exits <= 6
+    # Cold blocks run in the interpreter until their pc is hot; after that the loop never leaves wasm.
+    assert m.stats.host_exits <= 6 + 2 * m.hot_threshold
 
 
 # -- faults -----------------------------------------------------------------------

@@ -120,7 +120,7 @@ class RandomTB:
         addr = self.address_operand()
         loaded = self.writable()
         self.emit("qemu_ld_i64", loaded, addr, int(self.draw(st.sampled_from(list(MemOp)))))
-        ext = self.draw(st.sampled_from([n for n in PURE_OPS if n.startswith("ext")]))
+        ext = self.draw(st.sampled_from([f"ext{w}{s}_i64" for w in (8, 16, 32) for s in "su"]))
         self.emit(ext, self.writable(), loaded)
 
     def address(self) -> None:
