@@ -115,7 +115,8 @@ def _hex_bytes(raw: bytes) -> str:
 class Machine:
     """A guest x86-64 CPU with paged memory, running translated code (see module docstring)."""
 
-    def __init__(self, *, engine: str = "wasm", fallback: bool = True) -> None:
+    def __init__(self, *, engine: str = "wasm", fallback: bool = True, hot_threshold: int = HOT_THRESHOLD) -> None:
+        """``hot_threshold``: misses at a pc before it gets a compiled region (1 = compile at once)."""
         if engine not in ENGINES:
             raise ValueError(f"Machine: engine must be one of {ENGINES}, got {engine!r}")
         self.engine = engine
@@ -136,7 +137,7 @@ class Machine:
         self._rt.state_write("stop_pc", NO_STOP)
         self._tbs: dict[int, TranslationBlock] = {}
         self._misses: dict[int, int] = {}  # wasm engine: misses per pc, for tiering
-        self.hot_threshold = HOT_THRESHOLD
+        self.hot_threshold = max(1, hot_threshold)
         self._insn_tb: dict[int, TranslationBlock] = {}  # guest insn pc -> a cached TB holding it
         self._regions: dict[int, InstalledRegion] = {}
         self._page_tbs: dict[int, set[int]] = {}

@@ -204,7 +204,7 @@ def run_machine(code: bytes, regs: dict[str, int], data: bytes = b"", engine: st
     """Run through the public Machine API (wasm or interp engine)."""
     from tcg2wasm import Machine
 
-    m = Machine(engine=engine)
+    m = Machine(engine=engine, hot_threshold=1)  # compile at once: the wasm path is what is tested
     m.mem_map(CODE_ADDR, 0x1000, "rx")
     m.mem_write(CODE_ADDR, code)
     for addr, buf in _image(data).items():
