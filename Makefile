@@ -24,7 +24,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@if [ ! -x $(PY) ]; then \
 	  if [ -z "$(PYTHON_FOR_VENV)" ]; then \
-	    echo "error: no Python >= 3.12 found (looked for python3.13/python3.12 on PATH and under \$$(pyenv root)/versions/3.1[2-9]*)." >&2; \
+	    echo "error: no Python >= 3.12 found (looked for python3.12/python3.13 on PATH and under \$$(pyenv root)/versions/3.1[2-9]*)." >&2; \
 	    echo "       install Python 3.12 or newer, or run: make venv PYTHON_FOR_VENV=/path/to/python3.12" >&2; \
 	    exit 1; \
 	  fi; \

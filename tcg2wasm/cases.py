@@ -94,7 +94,7 @@ class RunResult:
     engine: str
     regs: dict[str, int]  # RESULT_REGS
     memory: list[tuple[int, bytes]]  # every writable region, (addr, contents)
-    stop: dict[str, Any]  # kind, pc, fault, address, message (as tcg2wasm.machine.StopReason)
+    stop: dict[str, Any]  # kind, pc, fault, address, message, vector (as tcg2wasm.machine.StopReason)
     stats: dict[str, Any]  # at least guest_insns, fallback_insns
 
     def to_json(self) -> dict[str, Any]:
@@ -385,6 +385,7 @@ def stop_to_json(stop: Any) -> dict[str, Any]:
         "fault": stop.fault,
         "address": stop.address,
         "message": stop.message,
+        "vector": getattr(stop, "vector", None),
     }
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import weakref
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 
 from tcg2wasm import abi
@@ -76,6 +78,22 @@ class StopReason:
     vector: int | None = None  # interrupt number for kind == "interrupt"
 
 
+def _weak_method(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A host helper that does not keep its Machine alive.
+
+    wasmtime keeps the Python callables of host functions alive as long as
+    the store, and the store belongs to the Machine: a strong reference from
+    the helper would make a cycle that the garbage collector cannot see
+    through, and every Machine (with its 4 GiB reservation) would leak.
+    """
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: int) -> Any:
+        return ref()(*args)  # type: ignore[misc]
+
+    return call
+
+
 @dataclass
 class Stats:
     """Counters over the machine's lifetime."""
@@ -129,7 +147,8 @@ class Machine:
         self.memory = GuestMemory(self._rt.linear)
         self.memory.on_invalidate = self._invalidate_pages
         self.memory.on_layout_change = self._layout_changed
-        self._rt.define_host_imports({"ld_slow": self._ld_slow, "st_slow": self._st_slow, "div128": self._div128})
+        self._rt.define_host_imports({name: _weak_method(fn) for name, fn in (
+            ("ld_slow", self._ld_slow), ("st_slow", self._st_slow), ("div128", self._div128))})
         self._rt.jc_clear()
         for name in abi.STATE_FIELDS:
             self._rt.state_write(name, 0)
@@ -277,8 +296,7 @@ class Machine:
             case Exit.HLT:
                 return StopReason("hlt", rip, message=f"hlt at {rip:#x}")
             case Exit.INT:
-                vector = self._rt.state_read("fault_kind")
-                return StopReason("interrupt", rip, vector=vector, message=f"interrupt {vector:#x} at {rip:#x}")
+                return self._on_software_interrupt(rip)
             case Exit.CPUID:
                 self._do_cpuid()
                 return None
@@ -286,6 +304,17 @@ class Machine:
                 self._do_rdtsc()
                 return None
         raise TranslationError(f"unknown exit code {code} at rip {rip:#x}")
+
+    def _on_software_interrupt(self, rip: int) -> StopReason:
+        """int3 / int n stop at the instruction; like Unicorn (a trap), rip moves past it."""
+        import iced_x86
+
+        ins = iced_x86.Decoder(64, self.memory.fetch(rip, 15), ip=rip).decode()
+        vector = {iced_x86.Mnemonic.INT3: 3, iced_x86.Mnemonic.INT1: 1, iced_x86.Mnemonic.INTO: 4}.get(
+            ins.mnemonic, ins.immediate(0) if ins.op_count else 0)
+        self._rt.state_write("rip", ins.next_ip)
+        return StopReason("interrupt", ins.next_ip, vector=vector,
+                          message=f"interrupt {vector:#x} at {rip:#x} ({iced_x86.Formatter(iced_x86.FormatterSyntax.INTEL).format(ins)})")
 
     # -- translation --------------------------------------------------------------
     def _set_stop(self, until: int | None) -> None:

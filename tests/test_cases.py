@@ -229,3 +229,15 @@ def test_committed_example_json_matches_sources(tmp_path: Path):
     for name, example in mkcase.EXAMPLES.items():
         committed = json.loads((ROOT / "examples" / f"{name}.json").read_text())
         assert mkcase.make_case(example) == committed, f"examples/{name}.json is stale: run `make examples`"
+
+
+def test_assemble_helper_caches_and_reports_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import asm
+
+    monkeypatch.setattr(asm, "_CACHE_DIR", tmp_path)
+    code = asm.assemble("jmp target\nnop\ntarget: ret", 0x40000)
+    assert code == bytes.fromhex("eb0190c3")
+    assert len(list(tmp_path.iterdir())) == 1 and asm.assemble("jmp target\nnop\ntarget: ret", 0x40000) == code
+    assert asm.assemble("lea rax, [rip]", 0x40000) == bytes.fromhex("488d0500000000")
+    with pytest.raises(asm.AssemblerError, match="no such instruction"):
+        asm.assemble("frobnicate rax")

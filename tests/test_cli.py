@@ -153,3 +153,20 @@ def test_installed_command_runs_without_traceback(write_case):
                           env=env, timeout=120)
     assert proc.returncode == EXIT_USAGE
     assert "Traceback" not in proc.stderr and "malformed JSON" in proc.stderr
+
+
+def test_diff_divergence_exits_1_and_names_register(capsys, write_case, monkeypatch):
+    from tcg2wasm.oracle.lockstep import _Pair
+
+    real_run = _Pair.run
+
+    def wrong_rdx(self: _Pair, pc: int, until: int | None, count: int) -> tuple[dict, dict]:
+        stops = real_run(self, pc, until, count)
+        self.machine.reg_write("rdx", 0xBAD)
+        return stops
+
+    monkeypatch.setattr(_Pair, "run", wrong_rdx)
+    path = write_case(case_obj("add rax, 1\nnop"))
+    code, out, _ = run_cli(capsys, "diff", "--engine", "interp", path)
+    assert code == EXIT_FAILED
+    assert f"at pc 0x{CODE_ADDR:x}" in out and "add rax,1" in out and "rdx: machine 0xbad, unicorn 0x0" in out

@@ -8,7 +8,7 @@ import pytest
 from asm import assemble
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lift_harness import DATA_ADDR, DATA_SIZE, compare, states
+from lift_harness import DATA_ADDR, DATA_SIZE, compare, run_interp, run_unicorn, states
 
 ENGINES = ["interp", "wasm"]
 BIT_TESTS = ("bt", "bts", "btr", "btc")
@@ -95,3 +95,13 @@ def test_bit_scan_and_count(op: str, engine: str, regs: dict[str, int], data: by
 @given(regs=bit_offset_states(), data=random_bytes(DATA_SIZE))
 def test_bit_sequences(src: str, engine: str, regs: dict[str, int], data: bytes) -> None:
     compare(assemble(src), regs, data, engine=engine)
+
+
+@pytest.mark.parametrize("src", ["bt rax, rbx", "btc word ptr [rdi], 3", "bsf rax, rbx", "bsr cx, word ptr [rdi]",
+                                 "tzcnt rax, r8", "lzcnt ecx, edx", "popcnt r9d, r9d"])
+@settings(max_examples=200, deadline=None)
+@given(regs=sparse_values(), data=sparse_data())
+def test_undefined_flags_match_unicorn(src: str, regs: dict[str, int], data: bytes) -> None:
+    """Flags the SDM leaves undefined get Unicorn's values: compare all of rflags."""
+    code = assemble(src)
+    assert run_interp(code, regs, data).regs == run_unicorn(code, regs, data).regs

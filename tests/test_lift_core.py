@@ -102,9 +102,18 @@ ADDRESSING = [
     "mov qword ptr [rip + 1f], rax\n1: nop",  # the code page is not writable: WRITE_PROT at the mov
     "mov rax, qword ptr [rip + 0x10000]",  # into the data area
     "mov dword ptr [rdi], 7\nmov esi, edi\nmov eax, dword ptr [esi]",  # 0x67: 32-bit address
+    # 0x67: 32-bit offsets wrap at 4 GiB whatever the displacement's encoding
+    "mov ebx, 0xfffffff0\nmov ecx, 0x20020\nmov eax, dword ptr [ebx + ecx]",
+    "mov ecx, 0x40000000\nmov eax, dword ptr [ecx*4 + 0x20010]",
+    "mov esi, 0xffffffff\nmov al, byte ptr [esi + 0x20001]",
+    "mov ebx, edi\nadd ebx, 0x10\nmov rax, qword ptr [ebx - 8]",
+    "mov edx, 0xfffffff8\nmov qword ptr [edx + 0x20010], rbx",
 ]
 
 SNIPPETS = DATA_MOVES + ALU + STACK + FLOW + LOCKED + ADDRESSING
+#: Flags Unicorn gets wrong for a snippet (docs/frontend-notes-b.md): its lock neg computes ZF/SF/PF/AF/OF from
+#: the old memory value. The same flags of the unlocked neg are checked by the "neg qword ptr [rdi]" snippet.
+UNICORN_FLAG_BUGS = {"lock neg qword ptr [rdi]": 0x4 | 0x10 | 0x40 | 0x80 | 0x800}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -112,7 +121,7 @@ SNIPPETS = DATA_MOVES + ALU + STACK + FLOW + LOCKED + ADDRESSING
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=states(pointers=POINTERS), data=st.binary(min_size=64, max_size=64))
 def test_core_instruction(src: str, engine: str, regs: dict[str, int], data: bytes) -> None:
-    compare(assemble(src), regs, data * 64, engine=engine)
+    compare(assemble(src), regs, data * 64, engine=engine, ignore_flags=UNICORN_FLAG_BUGS.get(src, 0))
 
 
 # -- fs/gs segment bases ------------------------------------------------------------------------

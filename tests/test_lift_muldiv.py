@@ -8,7 +8,7 @@ import pytest
 from asm import assemble
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lift_harness import CODE_ADDR, DATA_ADDR, compare, run_interp, states
+from lift_harness import CODE_ADDR, DATA_ADDR, compare, run_interp, run_unicorn, states
 
 ENGINES = ["interp", "wasm"]
 #: One-operand sources of every size (mul/imul/div/idiv).
@@ -136,3 +136,14 @@ def test_wide_signed_division_edges(rax: int, rdx: int, rbx: int) -> None:
         assert (out.stop, out.regs["rax"], out.regs["rdx"]) == ("end", q % 2**64, (dividend - q * divisor) % 2**64)
     else:
         assert out.stop == "DIVIDE"
+
+
+@pytest.mark.parametrize("src", ["mul bl", "mul cx", "mul qword ptr [rdi]", "imul r9d", "imul rax, rbx",
+                                 "imul cx, word ptr [rdi], -3", "div rbx", "idiv ecx"])
+@settings(max_examples=200, deadline=None)
+@given(regs=division_states(), data=division_data())
+def test_undefined_flags_match_unicorn(src: str, regs: dict[str, int], data: bytes) -> None:
+    """SF/ZF/AF/PF of mul/imul and all flags of div/idiv are undefined; we give Unicorn's values."""
+    code = assemble(src)
+    regs = avoid_unicorn_sigfpe(regs)
+    assert run_interp(code, regs, data).regs == run_unicorn(code, regs, data).regs

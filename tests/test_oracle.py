@@ -25,7 +25,10 @@ STOP_CASES: list[tuple[str, dict | None, tuple[str, int, str | None, int | None]
     (f"mov rax, {DATA_ADDR}\njmp rax", None, ("fault", DATA_ADDR, "FETCH_PROT", DATA_ADDR)),
     ("nop\n.byte 0x0f, 0xff", None, ("fault", CODE_ADDR + 1, "INVALID_OPCODE", None)),
     ("add rax, 1\nadd rax, 2\nadd rax, 3\nhlt", {"count": 2}, ("count", CODE_ADDR + 8, None, None)),
+    ("nop\nint3\nnop", None, ("interrupt", CODE_ADDR + 2, None, None)),  # a trap: rip is past it
+    ("int 0x80\nnop", None, ("interrupt", CODE_ADDR + 2, None, None)),
 ]
+VECTORS = {"int3": 3, "int 0x80": 0x80}
 
 
 @pytest.mark.parametrize(("src", "stop", "expected"), STOP_CASES)
@@ -37,6 +40,7 @@ def test_unicorn_stops(src: str, stop: dict | None, expected: tuple):
     assert result.stop["message"].startswith(expected[0])
     if expected[2]:
         assert expected[2] in result.stop["message"]
+    assert result.stop["vector"] == next((v for k, v in VECTORS.items() if k in src), None)
 
 
 @pytest.mark.parametrize(("src", "stop", "expected"), STOP_CASES)
@@ -44,7 +48,7 @@ def test_machine_stops_like_unicorn(src: str, stop: dict | None, expected: tuple
     """The oracle's stop conventions are the Machine's: same kind, pc, fault and address."""
     case = parse_case(case_obj(src, stop=stop or {"count": 50}))
     ours, theirs = run_case(case, "wasm"), run_unicorn(case)
-    keys = ("kind", "pc", "fault", "address")
+    keys = ("kind", "pc", "fault", "address", "vector")
     assert [ours.stop[k] for k in keys] == [theirs.stop[k] for k in keys]
     assert ours.regs == theirs.regs
 

@@ -19,7 +19,7 @@ import iced_x86
 from tcg2wasm.abi import FLAG_BITS
 from tcg2wasm.cases import RESULT_REGS, RFLAGS_MODELED, Case, build_machine, stop_to_json
 from tcg2wasm.oracle.flags import UNDEFINED_FLAGS
-from tcg2wasm.oracle.unicorn_ref import UnicornRunner
+from tcg2wasm.oracle.unicorn_ref import UnicornRunner, make_stop
 
 MAX_STEP = 32
 _FORMATTER = iced_x86.Formatter(iced_x86.FormatterSyntax.INTEL)
@@ -129,7 +129,7 @@ class _Pair:
     def compare(self, insns: list[StepInsn], m_stop: dict, u_stop: dict) -> list[str]:
         """Differences after a step; masked flag differences are copied from Unicorn into the Machine."""
         diffs: list[str] = []
-        for key in ("kind", "pc", "fault"):
+        for key in ("kind", "pc", "fault", "vector"):
             if m_stop[key] != u_stop[key]:
                 diffs.append(f"stop {key}: machine {m_stop[key]!r}, unicorn {u_stop[key]!r}")
         u_regs = self.uc.read_regs()
@@ -169,11 +169,11 @@ def lockstep(case: Case, *, engine: str = "wasm", max_insns: int = 10_000_000) -
     until, budget = case.stop.until, case.stop.count
     while True:
         if until is not None and pc == until:
-            report.stop = {"kind": "until", "pc": pc, "fault": None, "address": None, "message": f"until 0x{pc:x}"}
+            report.stop = make_stop("until", pc, message=f"until 0x{pc:x}")
             return report
         left = min(max_insns, budget if budget is not None else max_insns) - report.guest_insns
         if left <= 0:
-            report.stop = {"kind": "count", "pc": pc, "fault": None, "address": None, "message": "instruction limit"}
+            report.stop = make_stop("count", pc, message="instruction limit")
             return report
         insns = decode_step(pair.code_at(pc), pc, min(MAX_STEP, left))
         before = pair.unicorn_state()

@@ -70,9 +70,10 @@ def perms_to_uc(perms: str) -> int:
     )
 
 
-def make_stop(kind: str, pc: int, fault: str | None = None, address: int | None = None, message: str = "") -> dict:
-    """A stop in the JSON form shared by all engines."""
-    return {"kind": kind, "pc": pc, "fault": fault, "address": address, "message": message}
+def make_stop(kind: str, pc: int, fault: str | None = None, address: int | None = None, message: str = "",
+              vector: int | None = None) -> dict:
+    """A stop in the JSON form shared by all engines (the fields of ``tcg2wasm.machine.StopReason``)."""
+    return {"kind": kind, "pc": pc, "fault": fault, "address": address, "message": message, "vector": vector}
 
 
 @lru_cache(maxsize=65536)
@@ -172,7 +173,7 @@ class UnicornRunner:
         if vector in _VECTOR_FAULTS:
             self._pending = make_stop("fault", rip, _VECTOR_FAULTS[vector])
         else:
-            self._pending = make_stop("interrupt", rip, f"INT{vector}")
+            self._pending = make_stop("interrupt", rip, vector=vector)  # a trap: rip is the next instruction
         uc.emu_stop()
 
     def _on_syscall(self, uc: Uc, _data: Any) -> None:
@@ -231,9 +232,8 @@ class UnicornRunner:
         if stop["message"]:
             return stop
         code = self.read_code(stop["pc"], 8)
-        text = f"{stop['kind']} at pc 0x{stop['pc']:x}"
-        if stop["fault"]:
-            text = f"{stop['kind']} {stop['fault']} at pc 0x{stop['pc']:x}"
+        detail = stop["fault"] or (f"0x{stop['vector']:x}" if stop["vector"] is not None else "")
+        text = f"{stop['kind']} {detail} at pc 0x{stop['pc']:x}" if detail else f"{stop['kind']} at pc 0x{stop['pc']:x}"
         if code:
             text += f" (bytes {code.hex(' ')})"
         if stop["kind"] == "fault" and stop["address"] is not None:

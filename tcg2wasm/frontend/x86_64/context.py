@@ -47,6 +47,11 @@ def gpr_location(reg: int) -> tuple[str, int, int]:
     return _GPR_NAME[full], 0, 8 * info.size
 
 
+def _has_32bit_address(ins: ix.Instruction) -> bool:
+    """Whether a memory operand uses 32-bit addressing (its base or index is a 32-bit register)."""
+    return any(r != R.NONE and ix.RegisterInfo(r).size == 4 for r in (ins.memory_base, ins.memory_index))
+
+
 def memop_for(bits: int, signed: bool = False) -> MemOp:
     m = _MEMOP_BY_BITS[bits]
     return MemOp(m | MemOp.SIGN) if signed and bits < 64 else m
@@ -121,9 +126,8 @@ class LiftContext:
                 addr = index if addr is None else b.add(addr, index)
             disp = ins.memory_displacement & MASK64
             addr = b.const(disp) if addr is None else b.addi(addr, disp)
-            if ins.memory_displ_size == 4 and ins.memory_base != R.NONE and \
-                    ix.RegisterInfo(ins.memory_base).size == 4:
-                addr = b.ext32u(addr)  # 32-bit address size (0x67 prefix)
+            if _has_32bit_address(ins):
+                addr = b.ext32u(addr)  # 32-bit address size (0x67 prefix): the offset wraps at 4 GiB
         return self.add_segment(addr, ins.memory_segment)
 
     def add_segment(self, addr: Temp, segment: int) -> Temp:

@@ -87,7 +87,7 @@ def lift_syscall(ctx: LiftContext, ins: ix.Instruction) -> None:
 
 @semantics(M.HLT)
 def lift_hlt(ctx: LiftContext, ins: ix.Instruction) -> None:
-    ctx.exit(Exit.HLT, ins.ip)
+    ctx.exit(Exit.HLT)  # rip after hlt, as Unicorn reports it
 
 
 @semantics(M.CPUID)

@@ -1,0 +1,286 @@
+"""The trace file format (``docs/trace-format.md``): a checked header and an lzma-compressed payload.
+
+File layout (integers little-endian)::
+
+    magic    8 bytes  b"T2WTRACE"
+    version  u16      FORMAT_VERSION
+    vlen     u16      length of the tcg2wasm version string
+    tool     vlen     tcg2wasm version that wrote the file (utf-8)
+    rawlen   u64      payload length before compression
+    zlen     u64      compressed payload length
+    sha256   32 bytes digest of the compressed payload
+    payload  zlen     xz (lzma) stream
+
+The payload is ``u32 meta_len``, a JSON object of ``meta_len`` bytes, then a blob area.
+The JSON refers to byte strings in the blob area as ``[offset, length]`` pairs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import lzma
+import struct
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tcg2wasm import __version__
+from tcg2wasm.abi import FLAG_BITS, GPR_NAMES, PAGE_SIZE, SEG_BASE_NAMES
+from tcg2wasm.errors import Tcg2WasmError
+
+MAGIC = b"T2WTRACE"
+FORMAT_VERSION = 1
+_HEAD = struct.Struct("<8sHH")
+_SIZES = struct.Struct("<QQ32s")
+#: Registers every checkpoint holds.
+TRACE_REGS: tuple[str, ...] = GPR_NAMES + ("rip", "rflags") + SEG_BASE_NAMES
+#: rflags bits a checkpoint comparison looks at: the six status flags, DF and the fixed bit 1.
+RFLAGS_COMPARED = sum(1 << b for b in FLAG_BITS.values()) | 0x2
+
+
+class TraceFormatError(Tcg2WasmError):
+    """A trace file that cannot be used: truncated, corrupted, wrong version or malformed (names the file)."""
+
+
+@dataclass
+class Region:
+    """A mapping of the initial image; ``pages`` holds its non-zero pages by offset."""
+
+    addr: int
+    size: int
+    perms: str
+    pages: dict[int, bytes] = field(default_factory=dict)
+
+    def data(self) -> bytes:
+        out = bytearray(self.size)
+        for off, page in self.pages.items():
+            out[off : off + len(page)] = page
+        return bytes(out)
+
+
+@dataclass
+class Block:
+    """A guest block as Unicorn executed it: start pc, its bytes, its instructions (Machine counting)."""
+
+    pc: int
+    raw: bytes
+    n_insns: int
+
+
+@dataclass
+class Checkpoint:
+    """Registers after exactly ``icount`` guest instructions; ``flag_mask`` are rflags bits left undefined."""
+
+    icount: int
+    kind: str  # "blocks" (every N blocks) | "syscall" (at a syscall, before its effects) | "end"
+    regs: dict[str, int]
+    flag_mask: int = 0
+    block_index: int = 0  # block executions before this point
+
+
+@dataclass
+class SyscallEvent:
+    """One system call: what the guest asked, what it read, and what the kernel did to it.
+
+    ``effects`` are replayed in order: ``["write", addr, data]``, ``["map", addr, size, perms]``,
+    ``["unmap", addr, size]``, ``["protect", addr, size, perms]``, ``["reg", name, value]``.
+    """
+
+    icount: int  # guest instructions up to and including the syscall instruction
+    nr: int
+    args: list[int]
+    pc: int  # rip after the syscall instruction
+    reads: list[tuple[int, int]]  # guest memory the kernel read (addr, size)
+    read_digest: str  # sha256 of those bytes, concatenated
+    effects: list[list[Any]]
+    exit_status: int | None = None  # exit/exit_group: the guest ended here
+    name: str = ""
+
+
+@dataclass
+class TraceEnd:
+    kind: str  # "exit" | "stop" (case: until/count) | "fault" | "hlt" | "interrupt"
+    icount: int
+    pc: int
+    status: int | None = None
+    fault: str | None = None
+    mem_digest: str = ""
+
+
+@dataclass
+class Trace:
+    meta: dict[str, Any]  # mode, program, argv, env, checkpoint_every, tool version...
+    regs: dict[str, int]
+    regions: list[Region]
+    blocks: list[Block]
+    block_seq: array  # array('I') of indexes into ``blocks``, in execution order
+    checkpoints: list[Checkpoint]
+    syscalls: list[SyscallEvent]
+    end: TraceEnd
+
+    @property
+    def icount(self) -> int:
+        return self.end.icount
+
+
+# -- memory digests -----------------------------------------------------------------------------------
+
+
+def coalesced_regions(regions: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Adjacent mappings with equal perms merged: engines split mappings differently."""
+    out: list[tuple[int, int, str]] = []
+    for addr, size, perms in sorted(regions):
+        if out and out[-1][0] + out[-1][1] == addr and out[-1][2] == perms:
+            out[-1] = (out[-1][0], out[-1][1] + size, perms)
+        else:
+            out.append((addr, size, perms))
+    return out
+
+
+def memory_digest(cpu: Any) -> str:
+    """sha256 over every mapping (address, size, perms, contents) of a CPU with the Machine API."""
+    h = hashlib.sha256()
+    for addr, size, perms in coalesced_regions(cpu.mem_regions()):
+        h.update(struct.pack("<QQ", addr, size) + perms.encode())
+        for off in range(0, size, 1 << 20):
+            h.update(cpu.mem_read(addr + off, min(1 << 20, size - off)))
+    return h.hexdigest()
+
+
+# -- encoding -----------------------------------------------------------------------------------------
+
+
+class _Blobs:
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def put(self, data: bytes) -> list[int]:
+        ref = [self.size, len(data)]
+        self.parts.append(bytes(data))
+        self.size += len(data)
+        return ref
+
+
+def _region_json(r: Region, blobs: _Blobs) -> dict[str, Any]:
+    offs = sorted(r.pages)
+    return {"addr": r.addr, "size": r.size, "perms": r.perms, "pages": offs,
+            "data": blobs.put(b"".join(r.pages[o] for o in offs))}
+
+
+def _event_json(e: SyscallEvent, blobs: _Blobs) -> dict[str, Any]:
+    effects = [[eff[0], eff[1], blobs.put(eff[2])] if eff[0] == "write" else list(eff) for eff in e.effects]
+    return {"icount": e.icount, "nr": e.nr, "name": e.name, "args": e.args, "pc": e.pc,
+            "reads": [list(r) for r in e.reads], "read_digest": e.read_digest, "effects": effects,
+            "exit_status": e.exit_status}
+
+
+def encode(trace: Trace) -> bytes:
+    blobs = _Blobs()
+    seq = array("I", trace.block_seq)
+    meta = {
+        "meta": trace.meta,
+        "regs": trace.regs,
+        "regions": [_region_json(r, blobs) for r in trace.regions],
+        "blocks": [[b.pc, blobs.put(b.raw), b.n_insns] for b in trace.blocks],
+        "block_seq": blobs.put(seq.tobytes()),
+        "checkpoints": [[c.icount, c.kind, [c.regs[n] for n in TRACE_REGS], c.flag_mask, c.block_index]
+                        for c in trace.checkpoints],
+        "syscalls": [_event_json(e, blobs) for e in trace.syscalls],
+        "end": vars(trace.end),
+    }
+    head = json.dumps(meta, separators=(",", ":"), sort_keys=True).encode()
+    payload = struct.pack("<I", len(head)) + head + b"".join(blobs.parts)
+    packed = lzma.compress(payload, preset=6)
+    tool = __version__.encode()
+    return (_HEAD.pack(MAGIC, FORMAT_VERSION, len(tool)) + tool
+            + _SIZES.pack(len(payload), len(packed), hashlib.sha256(packed).digest()) + packed)
+
+
+def save(trace: Trace, path: str | Path) -> None:
+    Path(path).write_bytes(encode(trace))
+
+
+# -- decoding -----------------------------------------------------------------------------------------
+
+
+def read_header(data: bytes, source: str) -> tuple[int, str, bytes]:
+    """(format version, tool version, compressed payload) after checking magic, version, length, sha256."""
+    if len(data) < _HEAD.size:
+        raise TraceFormatError(f"{source}: not a tcg2wasm trace (file too short: {len(data)} bytes)")
+    magic, version, vlen = _HEAD.unpack_from(data)
+    if magic != MAGIC:
+        raise TraceFormatError(f"{source}: not a tcg2wasm trace (bad magic {magic!r})")
+    if version != FORMAT_VERSION:
+        raise TraceFormatError(f"{source}: trace format version {version}, this tcg2wasm ({__version__}) reads "
+                               f"version {FORMAT_VERSION} only; re-record the trace")
+    pos = _HEAD.size + vlen
+    if len(data) < pos + _SIZES.size:
+        raise TraceFormatError(f"{source}: truncated trace (header cut short)")
+    tool = data[_HEAD.size : pos].decode("utf-8", "replace")
+    _rawlen, zlen, digest = _SIZES.unpack_from(data, pos)
+    packed = data[pos + _SIZES.size :]
+    if len(packed) < zlen:
+        raise TraceFormatError(f"{source}: truncated trace ({len(packed)} of {zlen} payload bytes)")
+    if len(packed) > zlen:
+        raise TraceFormatError(f"{source}: corrupted trace ({len(packed) - zlen} bytes after the payload)")
+    if hashlib.sha256(packed).digest() != digest:
+        raise TraceFormatError(f"{source}: corrupted trace (sha256 of the payload does not match the header)")
+    return version, tool, packed
+
+
+def _unpack_payload(packed: bytes, source: str) -> tuple[dict[str, Any], memoryview]:
+    try:
+        payload = lzma.decompress(packed)
+    except lzma.LZMAError as e:
+        raise TraceFormatError(f"{source}: corrupted trace (payload does not decompress: {e})") from None
+    (meta_len,) = struct.unpack_from("<I", payload)
+    try:
+        meta = json.loads(payload[4 : 4 + meta_len])
+    except (ValueError, UnicodeDecodeError) as e:
+        raise TraceFormatError(f"{source}: malformed trace metadata: {e}") from None
+    return meta, memoryview(payload)[4 + meta_len :]
+
+
+def _decode(meta: dict[str, Any], blob: memoryview) -> Trace:
+    def get(ref: list[int]) -> bytes:
+        off, n = ref
+        if off < 0 or n < 0 or off + n > len(blob):
+            raise ValueError(f"blob reference {ref} outside the {len(blob)}-byte blob area")
+        return bytes(blob[off : off + n])
+
+    regions = []
+    for r in meta["regions"]:
+        data = get(r["data"])
+        pages = {o: data[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] for i, o in enumerate(r["pages"])}
+        regions.append(Region(r["addr"], r["size"], r["perms"], pages))
+    blocks = [Block(pc, get(ref), n) for pc, ref, n in meta["blocks"]]
+    seq = array("I")
+    seq.frombytes(get(meta["block_seq"]))
+    checkpoints = [Checkpoint(ic, kind, dict(zip(TRACE_REGS, values, strict=True)), mask, bi)
+                   for ic, kind, values, mask, bi in meta["checkpoints"]]
+    events = []
+    for e in meta["syscalls"]:
+        effects = [[eff[0], eff[1], get(eff[2])] if eff[0] == "write" else eff for eff in e["effects"]]
+        events.append(SyscallEvent(e["icount"], e["nr"], e["args"], e["pc"], [tuple(r) for r in e["reads"]],
+                                   e["read_digest"], effects, e["exit_status"], e.get("name", "")))
+    return Trace(meta["meta"], meta["regs"], regions, blocks, seq, checkpoints, events, TraceEnd(**meta["end"]))
+
+
+def decode(data: bytes, source: str = "<trace>") -> Trace:
+    _version, _tool, packed = read_header(data, source)
+    meta, blob = _unpack_payload(packed, source)
+    try:
+        return _decode(meta, blob)
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise TraceFormatError(f"{source}: malformed trace payload: {type(e).__name__}: {e}") from None
+
+
+def load(path: str | Path) -> Trace:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise TraceFormatError(f"{path}: cannot read trace: {e.strerror}") from None
+    return decode(data, str(path))
