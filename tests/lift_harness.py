@@ -8,6 +8,7 @@ for any instruction of the snippet are masked.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import iced_x86 as ix
@@ -15,6 +16,7 @@ import unicorn as uc
 import unicorn.x86_const as ux
 from hypothesis import strategies as st
 
+from tcg2wasm import Machine
 from tcg2wasm.abi import FLAG_BITS, GPR_NAMES
 from tcg2wasm.ir import Excp, Exit
 from tcg2wasm.ir.interp import GuestFault, run_tb
@@ -84,16 +86,25 @@ def _image(data: bytes) -> dict[int, bytearray]:
     return {DATA_ADDR: bytearray(data.ljust(DATA_SIZE, b"\0")), STACK_ADDR: bytearray(STACK_SIZE)}
 
 
-def run_unicorn(code: bytes, regs: dict[str, int], data: bytes = b"") -> Outcome:
+@functools.lru_cache(maxsize=4)
+def _unicorn_for(code: bytes) -> uc.Uc:
+    """One Unicorn per snippet, reused across examples (creating one costs more than running it)."""
     mu = uc.Uc(uc.UC_ARCH_X86, uc.UC_MODE_64)
     mu.mem_map(CODE_ADDR, 0x1000, uc.UC_PROT_READ | uc.UC_PROT_EXEC)
     mu.mem_write(CODE_ADDR, code)
-    for addr, buf in _image(data).items():
+    for addr, buf in _image(b"").items():
         mu.mem_map(addr, len(buf), uc.UC_PROT_READ | uc.UC_PROT_WRITE)
+    return mu
+
+
+def run_unicorn(code: bytes, regs: dict[str, int], data: bytes = b"") -> Outcome:
+    mu = _unicorn_for(code)
+    for addr, buf in _image(data).items():
         mu.mem_write(addr, bytes(buf))
-    for name, value in regs.items():
-        if name in _UC_REG:
-            mu.reg_write(_UC_REG[name], value)
+    for name, r in _UC_REG.items():
+        mu.reg_write(r, regs.get(name, 0))
+    mu.reg_write(ux.UC_X86_REG_FS_BASE, regs.get("fs_base", 0))
+    mu.reg_write(ux.UC_X86_REG_GS_BASE, regs.get("gs_base", 0))
     mu.reg_write(ux.UC_X86_REG_RFLAGS, regs.get("rflags", 0x202))
     stop = {"kind": "end"}
 
@@ -101,7 +112,7 @@ def run_unicorn(code: bytes, regs: dict[str, int], data: bytes = b"") -> Outcome
         stop["kind"] = {0: Excp.DIVIDE.name}.get(intno, f"INT{intno}")
         mu_.emu_stop()
 
-    mu.hook_add(uc.UC_HOOK_INTR, on_interrupt)
+    hook = mu.hook_add(uc.UC_HOOK_INTR, on_interrupt)
     end = CODE_ADDR + len(code)
     try:
         mu.emu_start(CODE_ADDR, end, count=MAX_INSNS)
@@ -114,6 +125,7 @@ def run_unicorn(code: bytes, regs: dict[str, int], data: bytes = b"") -> Outcome
     out["rip"] = mu.reg_read(ux.UC_X86_REG_RIP)
     out["rflags"] = mu.reg_read(ux.UC_X86_REG_RFLAGS)
     mem = {addr: bytes(mu.mem_read(addr, len(buf))) for addr, buf in _image(data).items()}
+    mu.hook_del(hook)
     return Outcome(out, mem, stop["kind"], out["rip"])
 
 
@@ -200,18 +212,25 @@ def run_interp(code: bytes, regs: dict[str, int], data: bytes = b"", optimize: b
     return Outcome(out, {a: bytes(b) for a, b in mem.areas.items()}, stop, pc)
 
 
-def run_machine(code: bytes, regs: dict[str, int], data: bytes = b"", engine: str = "wasm") -> Outcome:
-    """Run through the public Machine API (wasm or interp engine)."""
-    from tcg2wasm import Machine
-
+@functools.lru_cache(maxsize=4)
+def _machine_for(code: bytes, engine: str) -> Machine:
+    """One Machine per snippet and engine, reused across examples, so each snippet compiles once."""
     m = Machine(engine=engine, hot_threshold=1)  # compile at once: the wasm path is what is tested
     m.mem_map(CODE_ADDR, 0x1000, "rx")
     m.mem_write(CODE_ADDR, code)
-    for addr, buf in _image(data).items():
+    for addr, buf in _image(b"").items():
         m.mem_map(addr, len(buf), "rw")
+    return m
+
+
+def run_machine(code: bytes, regs: dict[str, int], data: bytes = b"", engine: str = "wasm") -> Outcome:
+    """Run through the public Machine API (wasm or interp engine)."""
+    m = _machine_for(code, engine)
+    for addr, buf in _image(data).items():
         m.mem_write(addr, bytes(buf))
-    for name, value in regs.items():
-        m.reg_write(name, value)
+    for name in (*GPR_NAMES, "fs_base", "gs_base"):
+        m.reg_write(name, regs.get(name, 0))
+    m.reg_write("rflags", regs.get("rflags", 0x202))
     end = CODE_ADDR + len(code)
     reason = m.run(CODE_ADDR, until=end, count=MAX_INSNS)
     stop = "end" if reason.kind == "until" else (reason.fault or reason.kind)

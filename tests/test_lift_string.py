@@ -33,6 +33,9 @@ SNIPPETS = [
     "std\nrep movsq\ncld\nlodsb",
     "repne movsb",  # f2 on movs acts as rep
     "cld\nrepne scasb\nmov rdx, rdi",
+    # precise faults: the iteration that touches an unmapped byte faults with rcx/rsi/rdi of its start
+    "mov edi, 0x21ff0\nrep stosb", "mov edi, 0x20008\nrep stosb", "mov esi, 0x21ff4\nrep lodsw",
+    "mov edi, 0x21ff8\nrepe scasb",
 ]
 
 
