@@ -364,10 +364,14 @@ def case_fetch(case: Case) -> Any:
 
 
 def build_machine(case: Case, engine: str = "wasm") -> Any:
-    """A ``tcg2wasm.Machine`` holding the case's initial memory and registers."""
+    """A ``tcg2wasm.Machine`` holding the case's initial memory and registers.
+
+    Cases compile every block at its first miss (no interpreted warm-up), so a
+    case exercises the wasm path it names.
+    """
     from tcg2wasm.machine import Machine  # the runtime imports nothing from here; import late anyway
 
-    machine = Machine(engine=engine)
+    machine = Machine(engine=engine, hot_threshold=1)
     for region in case.memory:
         machine.mem_map(region.addr, region.size, region.perms)
         if region.data:

@@ -6,6 +6,7 @@ Subcommands (``tcg2wasm COMMAND --help`` for each):
 - ``show``  a case's region block by block: guest asm, ops before/after optimization, wat
 - ``diff``  lockstep comparison of the Machine with Unicorn, first divergence
 - ``demo``  run the bundled example programs through the wasm path
+- ``run``   run a static x86-64 Linux program (user mode), stdio passed through
 
 Exit status: 0 success; 1 a mismatch, a divergence or a guest fault; 2 bad
 usage or bad input (a malformed case file, say), reported in one line, never
@@ -220,6 +221,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- parser -------------------------------------------------------------------------------------
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """User mode: the guest's own exit status, or 128+ when it crashed (the message says where)."""
+    from tcg2wasm.linux.process import Process
+
+    process = Process(args.program, [args.program, *args.args], engine=args.engine)
+    result = process.run()
+    sys.stdout.flush()
+    if result.message:
+        print(f"tcg2wasm run: {result.message}", file=sys.stderr)
+    if args.stats_json:
+        Path(args.stats_json).write_text(json.dumps(result.stats, indent=2, sort_keys=True) + "\n")
+    return result.status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tcg2wasm", description="x86-64 to WebAssembly dynamic binary translator")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -243,6 +258,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-insns", type=_int, default=1_000_000, help="stop comparing after this many instructions")
     p.set_defaults(func=cmd_diff)
 
+    p = sub.add_parser("run", help="run a static x86-64 Linux program; exits with the guest's status")
+    p.add_argument("--engine", choices=ENGINES, default="wasm", help="executor (default: wasm)")
+    p.add_argument("--stats-json", metavar="FILE", help="write execution statistics (guest_insns, ...) as JSON")
+    p.add_argument("program", help="static ELF executable")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the program")
+    p.set_defaults(func=cmd_run)
     p = sub.add_parser("demo", help="run the bundled example programs (sieve, CRC-32)")
     p.add_argument("--engine", choices=ENGINES, default="wasm")
     p.set_defaults(func=cmd_demo)

@@ -28,15 +28,17 @@ SEQUENCES = ["bt rax, rbx\nadc rcx, 0", "lock bts qword ptr [rdi], rbx", "lock b
 
 @st.composite
 def bit_offset_states(draw: st.DrawFn) -> dict[str, int]:
-    """States whose rbx/rax hold a signed bit offset reaching around the data area, with garbage above the
-    16/32-bit operand sizes (an offset register of 16/32 bits only uses its own width)."""
+    """States whose rbx/rax hold a signed bit offset reaching around the data area (or, less often, far
+    outside it: a fault), with garbage above the 16/32-bit operand sizes (a 16/32-bit offset register
+    only uses its own width). Offsets stay small enough for canonical addresses: Unicorn does not #GP on
+    a non-canonical address but wraps it modulo 2**52."""
     regs = draw(states(pointers={"rdi": POINTER_BASE}))
     span = 8 * (DATA_SIZE // 2)
     for name in ("rbx", "rax"):
-        if draw(st.integers(0, 3)):
-            width = draw(st.sampled_from([16, 32, 64]))
-            offset = draw(st.integers(-span, span)) & ((1 << width) - 1)
-            regs[name] = (regs[name] >> width << width | offset) if width < 64 else offset
+        width = draw(st.sampled_from([16, 32, 64]))
+        offset = draw(st.one_of(st.integers(-span, span), st.integers(-span, span),
+                                st.integers(-(2**40), 2**40))) & ((1 << width) - 1)
+        regs[name] = (regs[name] >> width << width | offset) if width < 64 else offset
     return regs
 
 

@@ -115,7 +115,8 @@ class LinuxSyscalls:
         if fn is None:
             if nr not in self.reported:
                 self.reported.add(nr)
-                print(f"tcg2wasm: unsupported syscall {nr} ({_known_name(nr)}) at pc 0x{cpu.reg_read('rip'):x}:"
+                pc = cpu.reg_read("rip") - 2  # rip is past the 2-byte syscall instruction
+                print(f"tcg2wasm: unsupported syscall {nr} ({_known_name(nr)}) at pc 0x{pc:x}:"
                       " returning -ENOSYS", file=self.stderr)
             result = -errno.ENOSYS
         else:

@@ -19,6 +19,7 @@ from tcg2wasm.errors import GuestMemoryError, RegisterError
 _REGS = {name: getattr(ux, f"UC_X86_REG_{name.upper()}") for name in GPR_NAMES}
 _REGS.update(rip=ux.UC_X86_REG_RIP, rflags=ux.UC_X86_REG_RFLAGS, fs_base=ux.UC_X86_REG_FS_BASE,
              gs_base=ux.UC_X86_REG_GS_BASE)
+SYSCALL_LEN = 2  # 0f 05
 _PERMS = {"r": uc.UC_PROT_READ, "w": uc.UC_PROT_WRITE, "x": uc.UC_PROT_EXEC}
 _FAULTS = {
     uc.UC_ERR_READ_UNMAPPED: "READ_UNMAPPED", uc.UC_ERR_WRITE_UNMAPPED: "WRITE_UNMAPPED",
@@ -55,6 +56,7 @@ class UnicornMachine:
         self.stats = UnicornStats()
         self._pending: BaseException | None = None
         self._stopped_for: str | None = None
+        self._in_syscall = False
         self.uc.hook_add(uc.UC_HOOK_INSN, self._on_syscall, None, 1, 0, ux.UC_X86_INS_SYSCALL)
         self.uc.hook_add(uc.UC_HOOK_INTR, self._on_interrupt)
 
@@ -100,7 +102,10 @@ class UnicornMachine:
     def reg_read(self, name: str) -> int:
         if name not in _REGS:
             raise RegisterError(f"unknown register {name!r}")
-        return self.uc.reg_read(_REGS[name])
+        value = self.uc.reg_read(_REGS[name])
+        if name == "rip" and self._in_syscall:
+            value += SYSCALL_LEN  # Unicorn advances rip only after the hook; the wasm engine already has
+        return value
 
     def reg_write(self, name: str, value: int) -> None:
         if name not in _REGS:
@@ -114,11 +119,14 @@ class UnicornMachine:
             self._stopped_for = "syscall"
             mu.emu_stop()
             return
+        self._in_syscall = True
         try:
             self.syscall_handler(self)
         except BaseException as e:  # re-raised after emu_start returns
             self._pending = e
             mu.emu_stop()
+        finally:
+            self._in_syscall = False
 
     def _on_interrupt(self, mu: uc.Uc, intno: int, _user: object) -> None:
         self._stopped_for = f"interrupt {intno}"
