@@ -25,9 +25,13 @@ GPR_NAMES: tuple[str, ...] = (
 FLAG_NAMES: tuple[str, ...] = ("cf", "pf", "af", "zf", "sf", "of", "df")
 FLAG_BITS: dict[str, int] = {"cf": 0, "pf": 2, "af": 4, "zf": 6, "sf": 7, "df": 10, "of": 11}
 SEG_BASE_NAMES: tuple[str, ...] = ("fs_base", "gs_base")
+#: The 16 xmm registers, each as two i64 halves (the IR has 64-bit values only).
+XMM_NAMES: tuple[str, ...] = tuple(f"xmm{i}" for i in range(16))
+XMM_HALF_NAMES: tuple[str, ...] = tuple(f"{x}_{half}" for x in XMM_NAMES for half in ("lo", "hi"))
+MXCSR_DEFAULT = 0x1F80  # all exceptions masked, round to nearest: what Linux starts a process with
 
 #: IR globals in index order: the guest state that translated code reads and writes.
-GLOBAL_NAMES: tuple[str, ...] = GPR_NAMES + FLAG_NAMES + SEG_BASE_NAMES
+GLOBAL_NAMES: tuple[str, ...] = GPR_NAMES + FLAG_NAMES + SEG_BASE_NAMES + XMM_HALF_NAMES + ("mxcsr",)
 GLOBAL_INDEX: dict[str, int] = {name: i for i, name in enumerate(GLOBAL_NAMES)}
 
 #: State block fields (i64 each) in order. The first len(GLOBAL_NAMES) are the IR globals.

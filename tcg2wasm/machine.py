@@ -63,7 +63,8 @@ def _subregisters() -> dict[str, tuple[str, int, int]]:
 
 
 SUBREGISTERS = _subregisters()
-REGISTERS: tuple[str, ...] = abi.GPR_NAMES + ("rip", "rflags") + abi.SEG_BASE_NAMES
+REGISTERS: tuple[str, ...] = abi.GPR_NAMES + ("rip", "rflags") + abi.SEG_BASE_NAMES + abi.XMM_NAMES + ("mxcsr",)
+_XMM = frozenset(abi.XMM_NAMES)
 
 
 @dataclass
@@ -153,6 +154,7 @@ class Machine:
         for name in abi.STATE_FIELDS:
             self._rt.state_write(name, 0)
         self._rt.state_write("rflags_rest", abi.RFLAGS_FIXED)
+        self._rt.state_write("mxcsr", abi.MXCSR_DEFAULT)
         self._rt.state_write("stop_pc", NO_STOP)
         self._tbs: dict[int, TranslationBlock] = {}
         self._misses: dict[int, int] = {}  # wasm engine: misses per pc, for tiering
@@ -197,7 +199,7 @@ class Machine:
         key = self._reg_name(name)
         if not isinstance(value, int) or isinstance(value, bool):
             raise RegisterError(f"reg_write({name!r}): value must be an int, got {value!r}")
-        full, shift, width = SUBREGISTERS.get(key, (key, 0, 64))
+        full, shift, width = SUBREGISTERS.get(key, (key, 0, 128 if key in _XMM else 64))
         if not -(1 << (width - 1)) <= value < 1 << width:
             raise RegisterError(f"reg_write({name!r}): {value:#x} does not fit {width} bits")
         field = ((1 << width) - 1) << shift
@@ -212,6 +214,8 @@ class Machine:
         return key
 
     def _read_full(self, name: str) -> int:
+        if name in _XMM:
+            return self._rt.state_read(f"{name}_lo") | self._rt.state_read(f"{name}_hi") << 64
         if name == "rflags":
             value = self._rt.state_read("rflags_rest") | abi.RFLAGS_FIXED
             for flag, bit in abi.FLAG_BITS.items():
@@ -220,6 +224,10 @@ class Machine:
         return self._rt.state_read(name)
 
     def _write_full(self, name: str, value: int) -> None:
+        if name in _XMM:
+            self._rt.state_write(f"{name}_lo", value & MASK64)
+            self._rt.state_write(f"{name}_hi", (value >> 64) & MASK64)
+            return
         value &= MASK64
         if name == "rflags":
             for flag, bit in abi.FLAG_BITS.items():

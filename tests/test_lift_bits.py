@@ -15,9 +15,10 @@ BIT_TESTS = ("bt", "bts", "btr", "btc")
 #: rdi points this far into the data area, so negative bit offsets stay mapped too.
 POINTER_BASE = DATA_ADDR + 0x800
 
-#: (destination, bit-offset register) pairs of every size, with memory destinations
-REGISTER_OFFSET_OPERANDS = [("ax", "bx"), ("r9w", "r10w"), ("word ptr [rdi]", "bx"), ("ecx", "edx"), ("r11d", "eax"),
-                            ("dword ptr [rdi+5]", "ebx"), ("rsi", "r8"), ("rax", "rax"), ("qword ptr [rdi-16]", "rbx")]
+#: (destination, bit-offset register, operand bits) of every size, with memory destinations
+REGISTER_OFFSET_OPERANDS = [("ax", "bx", 16), ("r9w", "ax", 16), ("word ptr [rdi]", "bx", 16), ("ecx", "ebx", 32),
+                            ("r11d", "eax", 32), ("dword ptr [rdi+5]", "ebx", 32), ("rsi", "rbx", 64),
+                            ("rax", "rax", 64), ("qword ptr [rdi-16]", "rbx", 64)]
 IMMEDIATE_OFFSET_OPERANDS = ["dx", "word ptr [rdi]", "edx", "dword ptr [rdi+1]", "rdx", "qword ptr [rdi]"]
 #: (destination, source) pairs of every size for bsf/bsr/tzcnt/lzcnt/popcnt
 SCAN_OPERANDS = [("ax", "bx"), ("bx", "word ptr [rdi]"), ("ecx", "edx"), ("r9d", "r9d"), ("eax", "dword ptr [rdi+3]"),
@@ -27,18 +28,17 @@ SEQUENCES = ["bt rax, rbx\nadc rcx, 0", "lock bts qword ptr [rdi], rbx", "lock b
 
 
 @st.composite
-def bit_offset_states(draw: st.DrawFn) -> dict[str, int]:
-    """States whose rbx/rax hold a signed bit offset reaching around the data area (or, less often, far
-    outside it: a fault), with garbage above the 16/32-bit operand sizes (a 16/32-bit offset register
-    only uses its own width). Offsets stay small enough for canonical addresses: Unicorn does not #GP on
-    a non-canonical address but wraps it modulo 2**52."""
+def bit_offset_states(draw: st.DrawFn, bits: int = 64) -> dict[str, int]:
+    """States whose rbx/rax hold a signed ``bits``-bit bit offset reaching around the data area (or, less
+    often, far outside it: a fault), with garbage above ``bits`` (which the instruction must ignore).
+    Offsets stay small enough for canonical addresses: Unicorn does not #GP on a non-canonical address
+    but wraps it modulo 2**52."""
     regs = draw(states(pointers={"rdi": POINTER_BASE}))
     span = 8 * (DATA_SIZE // 2)
+    limit = min(2**40, 2 ** (bits - 1) - 1)
     for name in ("rbx", "rax"):
-        width = draw(st.sampled_from([16, 32, 64]))
-        offset = draw(st.one_of(st.integers(-span, span), st.integers(-span, span),
-                                st.integers(-(2**40), 2**40))) & ((1 << width) - 1)
-        regs[name] = (regs[name] >> width << width | offset) if width < 64 else offset
+        offset = draw(st.one_of(st.integers(-span, span), st.integers(-span, span), st.integers(-limit, limit)))
+        regs[name] = (regs[name] >> bits << bits) | (offset & ((1 << bits) - 1))
     return regs
 
 
@@ -66,10 +66,12 @@ def sparse_data(draw: st.DrawFn) -> bytes:
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("op", BIT_TESTS)
 @settings(max_examples=200, deadline=None)
-@given(regs=bit_offset_states(), data=random_bytes(DATA_SIZE), operands=st.sampled_from(REGISTER_OFFSET_OPERANDS))
-def test_bit_test_register_offset(op: str, engine: str, regs: dict[str, int], data: bytes,
-                                  operands: tuple[str, str]) -> None:
-    compare(assemble(f"{op} {operands[0]}, {operands[1]}"), regs, data, engine=engine)
+@given(case=st.sampled_from(REGISTER_OFFSET_OPERANDS).flatmap(
+    lambda operands: st.tuples(st.just(operands), bit_offset_states(operands[2]))), data=random_bytes(DATA_SIZE))
+def test_bit_test_register_offset(op: str, engine: str, case: tuple[tuple[str, str, int], dict[str, int]],
+                                  data: bytes) -> None:
+    (dst, offset_reg, _), regs = case
+    compare(assemble(f"{op} {dst}, {offset_reg}"), regs, data, engine=engine)
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -42,7 +42,8 @@ LINUX_FPCW = 0x37F
 LINUX_MXCSR = 0x1F80
 SYNC_REGS: dict[str, int] = {name: getattr(X, f"UC_X86_REG_{name.upper()}") for name in abi.GPR_NAMES}
 SYNC_REGS |= {"rip": X.UC_X86_REG_RIP, "rflags": X.UC_X86_REG_RFLAGS,
-              "fs_base": X.UC_X86_REG_FS_BASE, "gs_base": X.UC_X86_REG_GS_BASE}
+              "fs_base": X.UC_X86_REG_FS_BASE, "gs_base": X.UC_X86_REG_GS_BASE, "mxcsr": X.UC_X86_REG_MXCSR}
+SYNC_REGS |= {name: getattr(X, f"UC_X86_REG_{name.upper()}") for name in abi.XMM_NAMES}
 _MEM_FAULTS: dict[int, Excp] = {
     UC_MEM_READ_UNMAPPED: Excp.READ_UNMAPPED, UC_MEM_WRITE_UNMAPPED: Excp.WRITE_UNMAPPED,
     UC_MEM_FETCH_UNMAPPED: Excp.FETCH_UNMAPPED, UC_MEM_READ_PROT: Excp.READ_PROT,

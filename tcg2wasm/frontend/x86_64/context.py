@@ -92,6 +92,41 @@ class LiftContext:
     def set_gpr(self, name: str, value: Temp) -> None:
         self.b.set_global(name, value)
 
+    # -- xmm registers: two i64 globals each ------------------------------------
+    @staticmethod
+    def xmm_name(reg: int) -> str:
+        if not R.XMM0 <= reg <= R.XMM15:
+            raise Unsupported(f"register {reg} is not xmm0..xmm15")
+        return f"xmm{reg - R.XMM0}"
+
+    def get_xmm(self, reg: int) -> tuple[Temp, Temp]:
+        """(low, high) 64-bit halves of an xmm register."""
+        name = self.xmm_name(reg)
+        return self.b.get_global(f"{name}_lo"), self.b.get_global(f"{name}_hi")
+
+    def set_xmm(self, reg: int, lo: Temp | None, hi: Temp | None) -> None:
+        """Write the halves of an xmm register (None leaves a half unchanged)."""
+        name = self.xmm_name(reg)
+        if lo is not None:
+            self.b.set_global(f"{name}_lo", lo)
+        if hi is not None:
+            self.b.set_global(f"{name}_hi", hi)
+
+    def read_xmm_operand(self, i: int) -> tuple[Temp, Temp]:
+        """Operand ``i`` as (low, high): an xmm register, or memory of 16/8/4 bytes (zero-extended)."""
+        ins = self.ins
+        if ins.op_kind(i) == OK.REGISTER:
+            return self.get_xmm(ins.op_register(i))
+        if ins.op_kind(i) != OK.MEMORY:
+            raise Unsupported(f"operand kind {ins.op_kind(i)} for an xmm operand")
+        addr = self.ea()
+        size = ix.MemorySizeExt.size(ins.memory_size)
+        if size == 16:
+            return self.load(addr, 64), self.load(self.b.addi(addr, 8), 64)
+        if size in (4, 8):
+            return self.load(addr, 8 * size), self.b.const(0)
+        raise Unsupported(f"xmm memory operand of {size} bytes")
+
     # -- operands ------------------------------------------------------------
     def op_bits(self, i: int) -> int:
         """Width in bits of operand ``i`` (immediates take the width of operand 0)."""
