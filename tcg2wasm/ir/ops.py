@@ -215,7 +215,7 @@ _BB = OpFlag.BB_END
 _T = OpFlag.TERMINATOR
 _M = OpFlag.MEMORY
 
-OP_DEFS: tuple[OpDef, ...] = (
+CORE_OPS: tuple[OpDef, ...] = (
     OpDef("mov_i64", 1, 1, 0, fold=lambda a: a, doc="o = a"),
     OpDef("movi_i64", 1, 0, 1, fold=lambda c: c & MASK64, doc="o = $c"),
     OpDef("add_i64", 1, 2, 0, fold=lambda a, b: (a + b) & MASK64),
@@ -283,4 +283,16 @@ OP_DEFS: tuple[OpDef, ...] = (
           doc="leave translated code with Exit code $code, rip = $pc; consts code, pc"),
 )
 
+# Families of ops defined in their own modules (they import the definitions above, so they are
+# imported here, after them).
+try:
+    from tcg2wasm.ir.ops_vec import VEC_OPS  # lane ops on 64-bit halves of xmm registers
+except ImportError:  # pragma: no cover - only while the module is being written
+    VEC_OPS = ()
+try:
+    from tcg2wasm.ir.ops_float import FLOAT_OPS  # IEEE binary32/binary64 with x86 semantics
+except ImportError:  # pragma: no cover
+    FLOAT_OPS = ()
+
+OP_DEFS: tuple[OpDef, ...] = CORE_OPS + VEC_OPS + FLOAT_OPS
 OPS: dict[str, OpDef] = {d.name: d for d in OP_DEFS}
