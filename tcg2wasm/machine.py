@@ -23,7 +23,8 @@ from tcg2wasm.errors import GuestMemoryError, RegisterError, TranslationError
 from tcg2wasm.ir.core import N_GLOBALS, TranslationBlock
 from tcg2wasm.ir.interp import GuestFault, run_tb
 from tcg2wasm.ir.ops import MASK64, Excp, Exit, memop_size
-from tcg2wasm.runtime.fallback import UnicornFallback, unicorn_cpuid
+from tcg2wasm.runtime.cpuid import cpuid
+from tcg2wasm.runtime.fallback import UnicornFallback
 from tcg2wasm.runtime.memory import GuestMemory
 from tcg2wasm.runtime.wasm_runtime import WasmRuntime
 
@@ -548,7 +549,7 @@ class Machine:
     def _do_cpuid(self) -> None:
         leaf = self._rt.state_read("rax") & 0xFFFF_FFFF
         subleaf = self._rt.state_read("rcx") & 0xFFFF_FFFF
-        for name, value in zip(("rax", "rbx", "rcx", "rdx"), unicorn_cpuid(leaf, subleaf), strict=True):
+        for name, value in zip(("rax", "rbx", "rcx", "rdx"), cpuid(leaf, subleaf), strict=True):
             self._rt.state_write(name, value)
 
     def _do_rdtsc(self) -> None:

@@ -126,6 +126,8 @@ def run_unicorn(code: bytes, regs: dict[str, int], data: bytes = b"") -> Outcome
     out["rflags"] = mu.reg_read(ux.UC_X86_REG_RFLAGS)
     mem = {addr: bytes(mu.mem_read(addr, len(buf))) for addr, buf in _image(data).items()}
     mu.hook_del(hook)
+    if stop["kind"] != "end":
+        _unicorn_for.cache_clear()  # after a CPU exception Unicorn's state is not reliably reusable
     return Outcome(out, mem, stop["kind"], out["rip"])
 
 

@@ -15,7 +15,7 @@ from tcg2wasm.backend import BackendError, compile_region, region_wat
 from tcg2wasm.backend.emit import missing_emitters
 from tcg2wasm.cfg import Region
 from tcg2wasm.ir import OPS, Cond, Excp, Exit, GuestInsn, IRBuilder, MemOp, Op, TranslationBlock
-from tcg2wasm.ir.core import GLOBALS
+from tcg2wasm.ir.core import GLOBALS, Temp
 from tcg2wasm.ir.ops import MASK64, to_signed
 
 PAGES = [
@@ -96,6 +96,7 @@ def _every_op_tb() -> TranslationBlock:
     b.emit("divs2_i64", t[5], t[7], a, g["rbp"], t[6])  # rbp = sign of rax (set by the test)
     b.emit("add_i64", g["rsp"], t[3], t[4])
     b.emit("add_i64", g["rbp"], t[5], t[7])
+    _emit_lane_ops(b, a, c)
     b.insn_start(0x1004)
     addr = b.const(0x10010)
     b.store(g["rdx"], addr, MemOp.UQ)
@@ -112,6 +113,18 @@ def _every_op_tb() -> TranslationBlock:
     b.set_label(l3)
     b.goto_ptr(g["r8"])
     return b.finish(0x1000, 8, _insns(0x1000, 0x1004))
+
+
+def _emit_lane_ops(b: IRBuilder, a: Temp, c: Temp) -> None:
+    """Every lane op (tcg2wasm.ir.ops_vec) on rax and rcx, folded into xmm0_lo."""
+    from tcg2wasm.ir.ops_vec import VEC_OPS
+
+    g = GLOBALS
+    out = b.new_temp()
+    for d in VEC_OPS:
+        b.emit(d.name, out, *(a, c)[:d.n_in])
+        b.emit("xor_i64", g["xmm0_lo"], g["xmm0_lo"], out)
+        b.emit("rotl_i64", g["xmm0_lo"], g["xmm0_lo"], g["rsi"])
 
 
 def test_every_op_tb_covers_the_op_table() -> None:

@@ -27,6 +27,7 @@ import iced_x86 as ix
 
 from tcg2wasm.frontend.x86_64.context import LiftContext, Unsupported
 from tcg2wasm.frontend.x86_64.registry import semantics
+from tcg2wasm.frontend.x86_64.sem_sse_move import lift_movsd_sse
 from tcg2wasm.ir import Cond, Temp
 
 M = ix.Mnemonic
@@ -139,6 +140,9 @@ def _lift_string(ctx: LiftContext, ins: ix.Instruction, once: Iteration, compare
 
 @semantics(M.MOVSB, M.MOVSW, M.MOVSD, M.MOVSQ)
 def lift_movs(ctx: LiftContext, ins: ix.Instruction) -> None:
+    if not ins.is_string_instruction:  # movsd xmm, xmm/m64 shares the mnemonic
+        lift_movsd_sse(ctx, ins)
+        return
     _lift_string(ctx, ins, _movs_once, compares=False)
 
 
