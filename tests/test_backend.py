@@ -97,6 +97,7 @@ def _every_op_tb() -> TranslationBlock:
     b.emit("add_i64", g["rsp"], t[3], t[4])
     b.emit("add_i64", g["rbp"], t[5], t[7])
     _emit_lane_ops(b, a, c)
+    _emit_float_ops(b, a, c)
     b.insn_start(0x1004)
     addr = b.const(0x10010)
     b.store(g["rdx"], addr, MemOp.UQ)
@@ -125,6 +126,18 @@ def _emit_lane_ops(b: IRBuilder, a: Temp, c: Temp) -> None:
         b.emit(d.name, out, *(a, c)[:d.n_in])
         b.emit("xor_i64", g["xmm0_lo"], g["xmm0_lo"], out)
         b.emit("rotl_i64", g["xmm0_lo"], g["xmm0_lo"], g["rsi"])
+
+
+def _emit_float_ops(b: IRBuilder, a: Temp, c: Temp) -> None:
+    """Every float op (tcg2wasm.ir.ops_float) on rax and rcx, folded into xmm1_lo (setcond: predicate 9)."""
+    from tcg2wasm.ir.ops_float import FLOAT_OPS
+
+    g = GLOBALS
+    out = b.new_temp()
+    for d in FLOAT_OPS:
+        b.emit(d.name, out, *(a, c)[:d.n_in], *([9] if d.n_const else []))
+        b.emit("xor_i64", g["xmm1_lo"], g["xmm1_lo"], out)
+        b.emit("rotl_i64", g["xmm1_lo"], g["xmm1_lo"], g["rsi"])
 
 
 def test_every_op_tb_covers_the_op_table() -> None:
@@ -168,6 +181,8 @@ def _consts(draw: st.DrawFn, name: str) -> list[int]:
         return [draw(u64)]
     if name in ("setcond_i64", "movcond_i64"):
         return [int(draw(st.sampled_from(list(Cond))))]
+    if name in ("setcond_f64", "setcond_f32"):
+        return [draw(st.integers(0, 15))]  # tcg2wasm.ir.ops_float.FCond
     if name in ("deposit_i64", "extract_i64", "sextract_i64"):
         pos = draw(st.integers(0, 63))
         return [pos, draw(st.integers(1, 64 - pos))]

@@ -67,6 +67,8 @@ class RandomTB:
         self.defined: set[Temp] = set()
         self.pending: dict[int, set[Temp]] = {}  # label -> temps defined on every branch to it
         self.addresses: list[Temp] = []  # temps last set to an address near the mapped range
+        self.recent: list[Temp] = []  # outputs in the order written
+        self.copy_sources: list[Temp] = []
         self.n_labels = 0
         self.reachable = True
         self.pc = 0x1000
@@ -75,11 +77,16 @@ class RandomTB:
         return self.data.draw(strategy)
 
     def readable(self) -> Temp:
+        """Any global or defined temp, often one written recently (where copies and clobbers meet)."""
+        recent = [t for t in self.recent[-3:] if t in self.defined or t in POOL_GLOBALS]
+        if recent and self.draw(st.booleans()):
+            return self.draw(st.sampled_from(recent))
         return self.draw(st.sampled_from(POOL_GLOBALS + sorted(self.defined, key=lambda t: t.index)))
 
     def writable(self) -> Temp:
         t = self.draw(st.sampled_from(POOL_GLOBALS + TEMPS))
         self.defined.add(t)
+        self.recent.append(t)
         if t in self.addresses:
             self.addresses.remove(t)
         return t
@@ -103,6 +110,8 @@ class RandomTB:
             return [self.constant()]
         if name in ("setcond_i64", "movcond_i64"):
             return [int(self.draw(st.sampled_from(Cond)))]
+        if name in ("setcond_f64", "setcond_f32"):
+            return [self.draw(st.integers(0, 15))]  # tcg2wasm.ir.ops_float.FCond
         if name in ("deposit_i64", "extract_i64", "sextract_i64"):
             pos = self.draw(st.integers(0, 63))
             return [pos, self.draw(st.integers(1, 64 - pos))]
@@ -111,6 +120,13 @@ class RandomTB:
     def copy(self) -> None:
         src = self.readable()
         self.emit("mov_i64", self.writable(), src)
+        self.copy_sources.append(src)
+
+    def clobber_copy_source(self) -> None:
+        """Overwrite the source of an earlier copy: the copy must keep the old value."""
+        if self.copy_sources:
+            src = self.draw(st.sampled_from(self.copy_sources))
+            self.emit("add_i64", src, src, self.readable())
 
     def small_constant(self) -> None:
         self.emit("movi_i64", self.writable(), self.draw(st.sampled_from(INTERESTING)))
@@ -202,7 +218,7 @@ class RandomTB:
             self.emit("exit_tb", int(self.draw(st.sampled_from(Exit))), self.draw(st.integers(0, MASK64)))
         self.reachable = False
 
-    STEPS = ("pure", "pure", "pure", "pure", "copy", "copy", "small_constant", "small_constant", "address",
+    STEPS = ("pure", "pure", "pure", "pure", "copy", "copy", "clobber_copy_source", "small_constant", "small_constant", "address",
              "two_outputs", "memory", "memory", "load_and_extend", "trap", "brcond", "br", "place_label",
              "place_label", "insn_start", "terminator")
 

@@ -17,7 +17,7 @@ Two conventions make lifting short and exact:
 from __future__ import annotations
 
 from tcg2wasm.ir.core import GLOBALS, N_GLOBALS, GuestInsn, Op, Temp, TranslationBlock
-from tcg2wasm.ir.ops import MASK64, OPS, Cond, Exit, MemOp
+from tcg2wasm.ir.ops import MASK64, OPS, Cond, Exit, MemOp, OpFlag
 
 
 class IRBuilder:
@@ -43,7 +43,7 @@ class IRBuilder:
         d = OPS[name]
         if len(args) != d.n_args:
             raise ValueError(f"{name} takes {d.n_args} args, got {len(args)}")
-        if d.flags & d.flags.BB_END:
+        if d.flags & OpFlag.BB_END:
             self.flush()
             self._consts.clear()
         self.ops.append(Op(name, list(args)))

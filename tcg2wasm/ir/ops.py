@@ -128,7 +128,9 @@ class Excp(IntEnum):
     GP = 9  # #GP
 
 
-class OpFlag(IntFlag):
+class OpFlag:
+    """Op properties, as plain int bits (IntFlag arithmetic is too slow for the per-op hot paths)."""
+
     NONE = 0
     SIDE_EFFECTS = 1  # must not be removed even if outputs are dead
     BB_END = 2  # ends a basic block (control may leave)
@@ -153,7 +155,7 @@ class OpDef:
     n_out: int
     n_in: int
     n_const: int
-    flags: OpFlag = OpFlag.NONE
+    flags: int = OpFlag.NONE
     fold: PureFn | None = None
     doc: str = ""
 

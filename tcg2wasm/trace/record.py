@@ -20,7 +20,15 @@ from tcg2wasm.linux.stack import build_stack
 from tcg2wasm.linux.syscalls import SYSCALL_NAMES, GuestExit, LinuxSyscalls
 from tcg2wasm.oracle.uc_machine import UnicornMachine
 from tcg2wasm.trace.format import (
-    FORMAT_VERSION, TRACE_REGS, Block, Checkpoint, Region, SyscallEvent, Trace, TraceEnd, memory_digest,
+    FORMAT_VERSION,
+    TRACE_REGS,
+    Block,
+    Checkpoint,
+    Region,
+    SyscallEvent,
+    Trace,
+    TraceEnd,
+    memory_digest,
 )
 from tcg2wasm.trace.ucrun import BlockInfo, UcTracker
 

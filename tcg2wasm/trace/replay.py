@@ -26,16 +26,17 @@ from typing import Any
 
 import unicorn as uc
 
-from tcg2wasm.trace.format import RFLAGS_COMPARED, TRACE_REGS, Checkpoint, SyscallEvent, Trace, memory_digest
+from tcg2wasm.trace.format import RFLAGS_COMPARED, TRACE_REGS, SyscallEvent, Trace, memory_digest
 from tcg2wasm.trace.ucrun import InsnInfo, UcTracker, decode
 
 
 class Divergence(Exception):  # noqa: N818 - an outcome of replay, reported to the user
     """The replay left the recorded execution; ``icount`` is the first point known to differ."""
 
-    def __init__(self, message: str, icount: int) -> None:
+    def __init__(self, message: str, icount: int, good: int | None = None) -> None:
         super().__init__(message)
         self.icount = icount
+        self.good = good  # a point known to match, when not simply the checkpoint before ``icount``
 
 
 class ReplayExit(Exception):  # noqa: N818 - not an error: the recorded exit was reached
@@ -260,7 +261,7 @@ def _replay_segments(trace: Trace, machine: Any, base: list[int], bar: _Progress
         stop = _run_count(machine, pc, cp.icount - base[0])
         if stop is not None and stop.kind != "count":
             raise Divergence(f"stopped early ({stop.kind} at pc {stop.pc:#x}: {stop.message}) before the "
-                             f"checkpoint at icount {cp.icount}", last_good + 1)
+                             f"checkpoint at icount {cp.icount}", cp.icount, good=last_good)
         base[0] = cp.icount
         diffs = reg_differences(cp.regs, read_regs(machine), cp.flag_mask)
         if diffs:
@@ -293,7 +294,7 @@ def _replay_end(trace: Trace, machine: Any, base: list[int], pc: int) -> None:
         if diffs:
             raise Divergence("final registers differ: " + "; ".join(diffs), end.icount)
     if end.mem_digest and memory_digest(machine) != end.mem_digest:
-        raise Divergence("final memory differs from the recording (sha256 of all mappings)", end.icount)
+        raise Divergence("final memory differs from the recording (sha256 of all mappings)", end.icount, good=0)
 
 
 # -- narrowing -----------------------------------------------------------------------------------
@@ -312,6 +313,7 @@ class _Pair:
         self.writes: list[tuple[int, int]] = []
         self.ref.cpu.uc.hook_add(uc.UC_HOOK_MEM_WRITE, self._on_write)
         self.exited = False
+        self.block: Any = None  # the reference's last block (format BlockInfo)
 
     def _on_write(self, _mu: uc.Uc, _access: int, address: int, size: int, _value: int, _user: object) -> None:
         self.writes.append((address, size))
@@ -331,6 +333,7 @@ class _Pair:
             if self.ref.icount >= target or (block_limit is not None and blocks[0] >= block_limit):
                 return True
             blocks[0] += 1
+            self.block = info
             return False
 
         self.ref.before_block = stop_at
@@ -442,14 +445,14 @@ def _last_good(trace: Trace, bad: int) -> int:
 def narrow(trace: Trace, divergence: Divergence, max_blocks: int = 200000) -> str:
     """Re-run from the start and name the first instruction after which replay and recording differ."""
     head = f"divergence: {divergence}"
-    good = _last_good(trace, divergence.icount)
+    good = _last_good(trace, divergence.icount) if divergence.good is None else divergence.good
     pair = _Pair(trace)
     pair.advance(good)
     for _ in range(max_blocks):
         if pair.exited or pair.icount >= divergence.icount:
             break
         start_icount, mask = pair.icount, pair.ref.flag_mask
-        pair.writes = []
+        pair.writes, pair.block = [], None
         pair.advance(divergence.icount, block_limit=1)
         diffs = _compare_pair(pair, pair.ref.flag_mask)
         if diffs or _code_differs(pair, trace):
@@ -465,11 +468,11 @@ def narrow(trace: Trace, divergence: Divergence, max_blocks: int = 200000) -> st
 
 
 def _code_differs(pair: _Pair, trace: Trace) -> bool:
-    last = pair.ref.last
-    if last is None:
+    block = pair.block
+    if block is None:
         return False
     try:
-        return pair.wasm.mem_read(last.pc, len(last.raw)) != last.raw
+        return pair.wasm.mem_read(block.pc, len(block.raw)) != block.raw
     except Exception:  # noqa: BLE001
         return True
 
@@ -493,8 +496,3 @@ def _narrow_block(trace: Trace, start_icount: int, mask: int) -> str:
         if pair.exited:
             break
     return f"the difference did not reproduce instruction by instruction from icount {start_icount}"
-
-
-def check_checkpoints(trace: Trace) -> list[Checkpoint]:
-    """Checkpoints in increasing icount order (a sanity check for tools)."""
-    return sorted(trace.checkpoints, key=lambda c: (c.icount, c.kind))

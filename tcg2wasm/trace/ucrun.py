@@ -7,6 +7,11 @@ that the counter is zero. The block hook recognises that extra execution (a
 block starting at the ``rep`` instruction the previous block ended with, with
 the counter at zero) and neither counts it nor lets a checkpoint fall on it.
 
+A cpuid hook answers with the Machine's fixed CPU model (``tcg2wasm.runtime.cpuid``)
+so that both engines see the same CPU. (The Python binding has no rdtsc hook: a
+guest that reads the time-stamp counter records Unicorn's value and its replay
+diverges there.)
+
 The hook also tracks which rflags bits are *undefined* at the current point:
 for each status flag, whether the last instruction that wrote it left it
 undefined (iced-x86's view plus ``tcg2wasm.oracle.flags``). Checkpoint
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 
 import iced_x86
 import unicorn as uc
+import unicorn.x86_const as ux
 
 from tcg2wasm.abi import FLAG_BITS
 from tcg2wasm.oracle.flags import UNDEFINED_FLAGS
@@ -125,7 +131,18 @@ class UcTracker:
         self.counting = True
         self.last: InsnInfo | None = None
         self.before_block: Callable[[BlockInfo], bool] | None = None
+        self.block: BlockInfo | None = None
         self.cpu.uc.hook_add(uc.UC_HOOK_BLOCK, self._on_block)
+        self.cpu.uc.hook_add(uc.UC_HOOK_INSN, self._on_cpuid, None, 1, 0, ux.UC_X86_INS_CPUID)
+
+    def _on_cpuid(self, _mu: uc.Uc, _user: object) -> int:
+        """Answer with the Machine's CPU model (``tcg2wasm.runtime.cpuid``), not Unicorn's."""
+        from tcg2wasm.runtime.cpuid import cpuid
+
+        leaf, subleaf = self.cpu.reg_read("rax") & 0xFFFF_FFFF, self.cpu.reg_read("rcx") & 0xFFFF_FFFF
+        for name, value in zip(("rax", "rbx", "rcx", "rdx"), cpuid(leaf, subleaf), strict=True):
+            self.cpu.reg_write(name, value)
+        return 1  # skip Unicorn's own cpuid
 
     def counter_zero(self, insn: InsnInfo) -> bool:
         rcx = self.cpu.reg_read("rcx")
@@ -154,6 +171,7 @@ class UcTracker:
             return
         self.icount += info.n_insns
         self.flag_mask = (self.flag_mask & ~info.clears) | info.sets
+        self.block = info
         if info.insns:
             self.last = info.insns[-1]
         if self.record_seq:
