@@ -7,6 +7,7 @@ Subcommands (``tcg2wasm COMMAND --help`` for each):
 - ``diff``  lockstep comparison of the Machine with Unicorn, first divergence
 - ``demo``  run the bundled example programs through the wasm path
 - ``run``   run a static x86-64 Linux program (user mode), stdio passed through
+- ``record``/``replay``  record a guest run in Unicorn; replay it through wasm, checking it (tcg2wasm.trace)
 
 Exit status: 0 success; 1 a mismatch, a divergence or a guest fault; 2 bad
 usage or bad input (a malformed case file, say), reported in one line, never
@@ -264,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("program", help="static ELF executable")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the program")
     p.set_defaults(func=cmd_run)
+    from tcg2wasm.trace.cli import add_trace_commands
+
+    add_trace_commands(sub)
     p = sub.add_parser("demo", help="run the bundled example programs (sieve, CRC-32)")
     p.add_argument("--engine", choices=ENGINES, default="wasm")
     p.set_defaults(func=cmd_demo)
@@ -274,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except Tcg2WasmError as e:
+    except (Tcg2WasmError, OSError) as e:
         print(f"tcg2wasm {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # output piped into `head`

@@ -476,7 +476,9 @@ class Machine:
 
     @staticmethod
     def _unexecuted(tb: TranslationBlock, pc: int) -> int:
-        """Lifted instructions of ``tb`` from the one at ``pc`` on: the budget a fault gives back."""
+        """Lifted instructions of ``tb`` from the one at ``pc`` on: the budget an exit before them gives back.
+
+        The backend gives back the same (``emit._exit_tb``) so both engines count exactly."""
         return sum(1 for insn in tb.insns if insn.lifted and insn.pc >= pc)
 
     def _on_fault(self, rip: int) -> StopReason | None:
@@ -622,7 +624,7 @@ class Machine:
             left -= tb.n_insns
             result = run_tb(tb, values, self.memory)
             pc, code = result.pc, result.exit
-            if code == Exit.FAULT:
+            if code != Exit.CONTINUE:
                 left += self._unexecuted(tb, pc)
             fault = result
         self._store_globals(values)
@@ -644,7 +646,7 @@ class Machine:
         result = run_tb(tb, values, self.memory)
         self._store_globals(values)
         state.state_write("rip", result.pc)
-        if result.exit == Exit.FAULT:
+        if result.exit != Exit.CONTINUE:
             left += self._unexecuted(tb, result.pc)
         state.state_write("icount_left", left - tb.n_insns)
         if result.exit == Exit.FAULT:

@@ -412,7 +412,13 @@ def _goto_ptr(fb: FunctionBuilder, op: Op) -> None:
 
 
 def _exit_tb(fb: FunctionBuilder, op: Op) -> None:
+    """Leave with ``code``; instructions of the TB at or after ``pc`` did not run: give their budget back."""
     code, pc = op.args
+    assert fb.tb is not None
+    unexecuted = sum(1 for insn in fb.tb.insns if insn.lifted and insn.pc >= pc) if code != Exit.CONTINUE else 0
+    if unexecuted:
+        e = fb.e
+        fb.stmt(e.set(fb.icount, e.bin(W.ADD64, e.get(fb.icount), e.c64(unexecuted))))
     fb.leave(code, fb.e.c64(pc))
 
 

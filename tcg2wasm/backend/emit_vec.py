@@ -79,7 +79,8 @@ def _mul_high(extmul_low: int) -> Emitter:
     def emit(fb: FunctionBuilder, op: Op) -> None:
         _, a, b = op.args
         products = fb.e.bin(extmul_low, _splat(fb, a.index), _splat(fb, b.index))
-        high_halves = _shuffle(fb, products, products, [2, 3, 6, 7, 10, 11, 14, 15])
+        # the right operand is unused by the indices; it must be a separate tree (Binaryen nodes are not shared)
+        high_halves = _shuffle(fb, products, _splat(fb, a.index), [2, 3, 6, 7, 10, 11, 14, 15])
         _set(fb, op, _lane0(fb, high_halves))
 
     return emit
