@@ -15,8 +15,8 @@ import dataclasses
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from tcg2wasm import abi
 from tcg2wasm.errors import GuestMemoryError, RegisterError, TranslationError
@@ -322,8 +322,8 @@ class Machine:
         vector = {iced_x86.Mnemonic.INT3: 3, iced_x86.Mnemonic.INT1: 1, iced_x86.Mnemonic.INTO: 4}.get(
             ins.mnemonic, ins.immediate(0) if ins.op_count else 0)
         self._rt.state_write("rip", ins.next_ip)
-        return StopReason("interrupt", ins.next_ip, vector=vector,
-                          message=f"interrupt {vector:#x} at {rip:#x} ({iced_x86.Formatter(iced_x86.FormatterSyntax.INTEL).format(ins)})")
+        asm = iced_x86.Formatter(iced_x86.FormatterSyntax.INTEL).format(ins)
+        return StopReason("interrupt", ins.next_ip, vector=vector, message=f"interrupt {vector:#x} at {rip:#x} ({asm})")
 
     # -- translation --------------------------------------------------------------
     def _set_stop(self, until: int | None) -> None:

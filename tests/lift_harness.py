@@ -142,7 +142,7 @@ class _DictMemory:
         for base, buf in self.areas.items():
             if base <= addr and addr + size <= base + len(buf):
                 return buf, addr - base
-        if CODE_ADDR <= addr and addr + size <= CODE_ADDR + 0x1000:
+        if addr >= CODE_ADDR and addr + size <= CODE_ADDR + 0x1000:
             if write:
                 raise GuestFault(Excp.WRITE_PROT, addr)
             padded = self.code.ljust(0x1000, b"\0")

@@ -521,7 +521,8 @@ def sys_uname(s: LinuxSyscalls, buf: int, *_: int) -> int:
 @syscall(99, "sysinfo")
 def sys_sysinfo(s: LinuxSyscalls, buf: int, *_: int) -> int:
     uptime = int(time.monotonic())
-    s.write(buf, struct.pack("<qQQQQQQQHHQQI", uptime, 0, 0, 0, 24 << 30, 20 << 30, 0, 0, 0, 1, 0, 0, 1).ljust(112, b"\0"))
+    info = struct.pack("<qQQQQQQQHHQQI", uptime, 0, 0, 0, 24 << 30, 20 << 30, 0, 0, 0, 1, 0, 0, 1)
+    s.write(buf, info.ljust(112, b"\0"))
     return 0
 
 

@@ -65,10 +65,8 @@ def lift_cmp(ctx: LiftContext, ins: ix.Instruction) -> None:
 def _logic(ctx: LiftContext, op: str, store: bool = True) -> None:
     b = ctx.b
     addr, a, c, bits = _binary_operands(ctx)
-    if op == "xor" and _same_register(ctx):
-        res = b.const(0)  # the zeroing idiom: no dependency on the old value
-    else:
-        res = {"and": b.and_, "or": b.or_, "xor": b.xor}[op](a, c)
+    # xor of a register with itself is the zeroing idiom: no dependency on the old value
+    res = b.const(0) if op == "xor" and _same_register(ctx) else {"and": b.and_, "or": b.or_, "xor": b.xor}[op](a, c)
     if store:
         ctx.write(0, res, addr)
     ctx.flags_logic(res, bits)
