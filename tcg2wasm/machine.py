@@ -159,6 +159,7 @@ class Machine:
         self._rt.state_write("stop_pc", NO_STOP)
         self._tbs: dict[int, TranslationBlock] = {}
         self._misses: dict[int, int] = {}  # wasm engine: misses per pc, for tiering
+        self._seen: set[int] = set()  # TB pcs the interpreter tier ran: the profile regions grow along
         self.hot_threshold = max(1, hot_threshold)
         self._insn_tb: dict[int, TranslationBlock] = {}  # guest insn pc -> a cached TB holding it
         self._regions: dict[int, InstalledRegion] = {}
@@ -365,8 +366,12 @@ class Machine:
         return tb
 
     def _region_member(self, pc: int) -> TranslationBlock | None:
-        """What region discovery may add: None for stop pcs and unfetchable code (they stay exits)."""
-        if pc in self._stop_pcs:
+        """What region discovery may add: None for stop pcs and unfetchable code (they stay exits).
+
+        With tiering, only blocks the interpreter tier has seen run join a region (a profile, as
+        in trace-based JITs): code that never ran is not worth compiling, and stays an exit.
+        """
+        if pc in self._stop_pcs or (self.hot_threshold > 1 and pc not in self._seen):
             return None
         try:
             return self._cached_tb(pc)
@@ -387,6 +392,7 @@ class Machine:
             misses = self._misses[rip] = self._misses.get(rip, 0) + 1
             if misses < self.hot_threshold:
                 self.stats.blocks_interpreted += 1
+                self._seen.add(rip)
                 return self._handle_exit(self._interp_run_tb(entry_tb))
         if region is None:
             region = self._install_region(rip)
