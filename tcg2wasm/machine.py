@@ -160,6 +160,8 @@ class Machine:
         self._tbs: dict[int, TranslationBlock] = {}
         self._misses: dict[int, int] = {}  # wasm engine: misses per pc, for tiering
         self._seen: set[int] = set()  # TB pcs the interpreter tier ran: the profile regions grow along
+        # The IR globals are the first fields of the state block, in order (abi.STATE_FIELDS).
+        self._globals_view = self._rt.linear.u64_array(abi.STATE_BASE, N_GLOBALS)
         self.hot_threshold = max(1, hot_threshold)
         self._insn_tb: dict[int, TranslationBlock] = {}  # guest insn pc -> a cached TB holding it
         self._regions: dict[int, InstalledRegion] = {}
@@ -661,11 +663,10 @@ class Machine:
         return int(result.exit)
 
     def _load_globals(self) -> list[int]:
-        return [self._rt.state_read(name) for name in abi.GLOBAL_NAMES]
+        return self._globals_view[:]
 
     def _store_globals(self, values: list[int]) -> None:
-        for name, value in zip(abi.GLOBAL_NAMES, values[:N_GLOBALS], strict=True):
-            self._rt.state_write(name, value)
+        self._globals_view[:] = values[:N_GLOBALS]
 
     # -- introspection ----------------------------------------------------------------
     def cached_regions(self) -> list[int]:

@@ -124,8 +124,9 @@ class RandomTB:
 
     def clobber_copy_source(self) -> None:
         """Overwrite the source of an earlier copy: the copy must keep the old value."""
-        if self.copy_sources:
-            src = self.draw(st.sampled_from(self.copy_sources))
+        sources = [t for t in self.copy_sources if t in self.defined or t in POOL_GLOBALS]
+        if sources:
+            src = self.draw(st.sampled_from(sources))
             self.emit("add_i64", src, src, self.readable())
 
     def small_constant(self) -> None:
@@ -218,8 +219,8 @@ class RandomTB:
             self.emit("exit_tb", int(self.draw(st.sampled_from(Exit))), self.draw(st.integers(0, MASK64)))
         self.reachable = False
 
-    STEPS = ("pure", "pure", "pure", "pure", "copy", "copy", "clobber_copy_source", "small_constant", "small_constant", "address",
-             "two_outputs", "memory", "memory", "load_and_extend", "trap", "brcond", "br", "place_label",
+    STEPS = ("pure", "pure", "pure", "pure", "copy", "copy", "clobber_copy_source", "small_constant",
+             "small_constant", "address", "two_outputs", "memory", "memory", "load_and_extend", "trap", "brcond", "br", "place_label",
              "place_label", "insn_start", "terminator")
 
     def build(self) -> TranslationBlock:

@@ -88,6 +88,11 @@ class WasmLinearMemory:
         self._check(offset, len(data))
         ctypes.memmove(self.base + offset, bytes(data), len(data))
 
+    def u64_array(self, offset: int, count: int) -> ctypes.Array:
+        """A live ctypes view of ``count`` u64 at ``offset`` (valid for good: the memory never moves)."""
+        self._check(offset, 8 * count)
+        return (ctypes.c_uint64 * count).from_address(self.base + offset)
+
     def read_u64(self, offset: int) -> int:
         self._check(offset, 8)
         return ctypes.c_uint64.from_address(self.base + offset).value
