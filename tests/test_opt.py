@@ -33,7 +33,11 @@ MEM_LO, MEM_HI = 0x4000, 0x4040
 POOL_GLOBALS = [GLOBALS[n] for n in ("rax", "rcx", "rdx", "cf", "zf")]
 N_TEMPS = 8
 TEMPS = [Temp(N_GLOBALS + i) for i in range(N_TEMPS)]
-PURE_OPS = sorted(name for name, d in OPS.items() if d.fold is not None)
+CONST_OPERANDS = {  # how to draw the constant operands of the pure ops that have some
+    "movi_i64": "value", "setcond_i64": "cond", "movcond_i64": "cond", "deposit_i64": "field",
+    "extract_i64": "field", "sextract_i64": "field", "setcond_f32": "fcond", "setcond_f64": "fcond",
+}
+PURE_OPS = sorted(n for n, d in OPS.items() if d.fold is not None and (d.n_const == 0 or n in CONST_OPERANDS))
 INTERESTING = [0, 1, 2, 7, 8, 63, 64, 0x80, 0xFF, 0x8000, 0xFFFF_FFFF, 1 << 63, MASK64, MASK64 - 1, MEM_LO, MEM_LO + 8]
 
 
@@ -84,7 +88,10 @@ class RandomTB:
         return self.draw(st.sampled_from(POOL_GLOBALS + sorted(self.defined, key=lambda t: t.index)))
 
     def writable(self) -> Temp:
-        t = self.draw(st.sampled_from(POOL_GLOBALS + TEMPS))
+        return self.written(self.draw(st.sampled_from(POOL_GLOBALS + TEMPS)))
+
+    def written(self, t: Temp) -> Temp:
+        """Note that ``t`` is written by the op being emitted."""
         self.defined.add(t)
         self.recent.append(t)
         if t in self.addresses:
@@ -128,6 +135,7 @@ class RandomTB:
         if sources:
             src = self.draw(st.sampled_from(sources))
             self.emit("add_i64", src, src, self.readable())
+            self.written(src)
 
     def small_constant(self) -> None:
         self.emit("movi_i64", self.writable(), self.draw(st.sampled_from(INTERESTING)))
@@ -141,29 +149,36 @@ class RandomTB:
         self.emit(ext, self.writable(), loaded)
 
     def address(self) -> None:
-        t = self.draw(st.sampled_from(TEMPS))
-        self.defined.add(t)
+        t = self.written(self.draw(st.sampled_from(TEMPS)))
         self.addresses.append(t)
-        self.emit("movi_i64", t, (MEM_LO + self.draw(st.integers(-8, MEM_HI - MEM_LO + 8))) & MASK64)
+        inside = st.integers(0, MEM_HI - MEM_LO - 8)
+        offset = self.draw(st.one_of(inside, inside, inside, st.integers(-8, MEM_HI - MEM_LO + 8)))
+        self.emit("movi_i64", t, (MEM_LO + offset) & MASK64)
 
     def two_outputs(self) -> None:
         name = self.draw(st.sampled_from(["mulu2_i64", "muls2_i64", "divu2_i64", "divs2_i64"]))
         inputs = [self.readable() for _ in range(OPS[name].n_in)]
         if name.startswith("div"):  # division by zero is undefined: guard it as the front end does
-            zero = self.writable()
-            self.emit("movi_i64", zero, 0)
+            zero, one, divisor = self.draw(st.permutations([t for t in TEMPS if t not in inputs]))[:3]
+            self.emit("movi_i64", self.written(zero), 0)
+            if self.draw(st.integers(0, 3)):  # mostly make the divisor nonzero, so that the guard passes
+                self.emit("movi_i64", self.written(one), 1)
+                self.emit("or_i64", self.written(divisor), inputs[2], one)
+                inputs[2] = divisor
             self.emit("trapcond_i64", inputs[2], zero, int(Cond.EQ), int(Excp.DIVIDE))
         lo = self.writable()
-        hi = self.draw(st.sampled_from([t for t in POOL_GLOBALS + TEMPS if t != lo]))
-        self.defined.add(hi)
+        hi = self.written(self.draw(st.sampled_from([t for t in POOL_GLOBALS + TEMPS if t != lo])))
         self.emit(name, lo, hi, *inputs)
 
     def address_operand(self) -> Temp:
         """Mostly a temp set by ``address``, so that most accesses hit the mapped range."""
+        if not self.draw(st.integers(0, 7)):
+            return self.readable()
         usable = [t for t in self.addresses if t in self.defined]
-        if usable and self.draw(st.integers(0, 3)):
-            return self.draw(st.sampled_from(usable))
-        return self.readable()
+        if not usable:
+            self.address()
+            usable = self.addresses[-1:]
+        return self.draw(st.sampled_from(usable))
 
     def memory(self) -> None:
         memop = int(self.draw(st.sampled_from(list(MemOp))))
@@ -174,8 +189,10 @@ class RandomTB:
             self.emit("qemu_st_i64", self.readable(), addr, memop)
 
     def trap(self) -> None:
-        excp = int(self.draw(st.sampled_from([e for e in Excp if e != Excp.NONE])))
-        self.emit("trapcond_i64", self.readable(), self.readable(), int(self.draw(st.sampled_from(Cond))), excp)
+        """A guard that rarely fires (mostly an equality test), so that most blocks run on past it."""
+        excp = int(self.draw(st.sampled_from([Excp.DIVIDE, Excp.INVALID_OPCODE, Excp.GP])))
+        cond = self.draw(st.one_of(st.just(Cond.EQ), st.just(Cond.EQ), st.just(Cond.EQ), st.sampled_from(Cond)))
+        self.emit("trapcond_i64", self.readable(), self.readable(), int(cond), excp)
 
     def branch_target(self) -> int:
         if self.pending and self.draw(st.booleans()):
@@ -209,6 +226,11 @@ class RandomTB:
         self.pc += self.draw(st.integers(1, 15))
         self.emit("insn_start", self.pc)
 
+    def early_exit(self) -> None:
+        """Leave in the middle, when a pending label makes the code after it reachable again."""
+        if self.pending:
+            self.terminator()
+
     def terminator(self) -> None:
         kind = self.draw(st.sampled_from(["goto_tb", "goto_ptr", "exit_tb"]))
         if kind == "goto_tb":
@@ -219,14 +241,19 @@ class RandomTB:
             self.emit("exit_tb", int(self.draw(st.sampled_from(Exit))), self.draw(st.integers(0, MASK64)))
         self.reachable = False
 
-    STEPS = ("pure", "pure", "pure", "pure", "copy", "copy", "clobber_copy_source", "small_constant",
-             "small_constant", "address", "two_outputs", "memory", "memory", "load_and_extend", "trap", "brcond", "br", "place_label",
-             "place_label", "insn_start", "terminator")
+    STEPS = (
+        "pure", "pure", "pure", "pure", "copy", "copy", "clobber_copy_source", "small_constant", "small_constant",
+        "address", "two_outputs", "memory", "memory", "load_and_extend", "trap", "brcond", "br", "place_label",
+        "place_label", "insn_start", "early_exit",
+    )
 
     def build(self) -> TranslationBlock:
         self.insn_start()
         for _ in range(self.draw(st.integers(1, 40))):
-            getattr(self, self.draw(st.sampled_from(self.STEPS)))()
+            if not self.reachable and self.pending and self.draw(st.integers(0, 3)):
+                self.place_label()  # mostly keep unreachable stretches short
+            else:
+                getattr(self, self.draw(st.sampled_from(self.STEPS)))()
         while self.pending:
             self.place_label()
             if self.draw(st.booleans()):
