@@ -17,7 +17,11 @@ PYTHON_FOR_VENV ?= $(shell \
 	  for p in $$d/bin/python3.1[2-9]; do [ -x $$p ] && { echo $$p; exit 0; }; done; \
 	done)
 
-.PHONY: venv demo test lint bench examples clean
+# Random states per instruction form in the differential tests: `make test` keeps its run within
+# its time budget; `make test-diff` is the full-strength differential run (200 states per form).
+TEST_EXAMPLES ?= 20
+
+.PHONY: venv demo test test-diff guest-tools guests lint bench examples clean
 
 venv: $(STAMP)
 
@@ -37,8 +41,25 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/tcg2wasm demo
 
-test: $(STAMP)
-	$(VENV)/bin/pytest -q
+test: $(STAMP) guest-tools
+	TCG2WASM_EXAMPLES=$(TEST_EXAMPLES) $(VENV)/bin/pytest -q
+
+test-diff: $(STAMP)
+	TCG2WASM_EXAMPLES=200 $(VENV)/bin/pytest -q tests/test_lift_*.py
+
+# busybox-static provides real guest programs for the user-mode tests; installed when missing (as root).
+guest-tools:
+	@command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static; \
+	  else echo "note: busybox-static is missing; install it for the busybox tests" >&2; fi; }
+
+# Rebuild the guest programs (static, musl and glibc) and record their native output.
+guests:
+	@command -v musl-gcc >/dev/null 2>&1 || { echo "error: musl-gcc missing: apt-get install musl-tools" >&2; exit 1; }
+	for src in guests/src/*.c; do n=$$(basename $$src .c); \
+	  musl-gcc -static -O2 -s -o guests/bin/$$n.musl $$src && gcc -static -O2 -s -o guests/bin/$$n.glibc $$src; done
+	guests/record_expected.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tcg2wasm tests tools

@@ -14,7 +14,7 @@ import pytest
 from asm import assemble
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lift_harness import DATA_ADDR, compare, run_interp, run_unicorn, states
+from lift_harness import DATA_ADDR, EXAMPLES, compare, run_interp, run_unicorn, states
 
 ENGINES = ["interp", "wasm"]
 XADD_OPERANDS = ["al, bl", "ah, al", "bx, cx", "ecx, edx", "rax, rbx", "rax, rax", "eax, eax", "r9b, r10b",
@@ -51,7 +51,7 @@ def compare_exchange_case(draw: st.DrawFn) -> tuple[dict[str, int], bytes, str]:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=states(pointers={"rdi": DATA_ADDR}), data=random_bytes(0x200), operands=st.sampled_from(XADD_OPERANDS),
        lock=st.booleans())
 def test_xadd(engine: str, regs: dict[str, int], data: bytes, operands: str, lock: bool) -> None:
@@ -60,7 +60,7 @@ def test_xadd(engine: str, regs: dict[str, int], data: bytes, operands: str, loc
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(case=compare_exchange_case(), lock=st.booleans())
 def test_cmpxchg(engine: str, case: tuple[dict[str, int], bytes, str], lock: bool) -> None:
     regs, data, operands = case
@@ -83,7 +83,7 @@ def pair_case(draw: st.DrawFn, bits: int) -> tuple[dict[str, int], bytes]:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(case=pair_case(32), lock=st.booleans())
 def test_cmpxchg8b(engine: str, case: tuple[dict[str, int], bytes], lock: bool) -> None:
     regs, data = case
@@ -91,7 +91,7 @@ def test_cmpxchg8b(engine: str, case: tuple[dict[str, int], bytes], lock: bool) 
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(case=pair_case(64), lock=st.booleans())
 def test_cmpxchg16b(engine: str, case: tuple[dict[str, int], bytes], lock: bool) -> None:
     regs, data = case
@@ -105,7 +105,7 @@ def test_cmpxchg16b_misaligned_is_gp() -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=states(), reg=st.sampled_from(["eax", "ebx", "r9d", "rax", "rcx", "r15"]))
 def test_bswap(engine: str, regs: dict[str, int], reg: str) -> None:
     compare(assemble(f"bswap {reg}"), regs, engine=engine)

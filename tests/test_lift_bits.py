@@ -8,7 +8,7 @@ import pytest
 from asm import assemble
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lift_harness import DATA_ADDR, DATA_SIZE, compare, run_interp, run_unicorn, states
+from lift_harness import DATA_ADDR, DATA_SIZE, EXAMPLES, compare, run_interp, run_unicorn, states
 
 ENGINES = ["interp", "wasm"]
 BIT_TESTS = ("bt", "bts", "btr", "btc")
@@ -65,7 +65,7 @@ def sparse_data(draw: st.DrawFn) -> bytes:
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("op", BIT_TESTS)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(case=st.sampled_from(REGISTER_OFFSET_OPERANDS).flatmap(
     lambda operands: st.tuples(st.just(operands), bit_offset_states(operands[2]))), data=random_bytes(DATA_SIZE))
 def test_bit_test_register_offset(op: str, engine: str, case: tuple[tuple[str, str, int], dict[str, int]],
@@ -76,7 +76,7 @@ def test_bit_test_register_offset(op: str, engine: str, case: tuple[tuple[str, s
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("op", BIT_TESTS)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=states(pointers={"rdi": DATA_ADDR}), data=random_bytes(0x200),
        dst=st.sampled_from(IMMEDIATE_OFFSET_OPERANDS), offset=st.integers(0, 255))
 def test_bit_test_immediate_offset(op: str, engine: str, regs: dict[str, int], data: bytes, dst: str,
@@ -86,7 +86,7 @@ def test_bit_test_immediate_offset(op: str, engine: str, regs: dict[str, int], d
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("op", ["bsf", "bsr", "tzcnt", "lzcnt", "popcnt"])
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=sparse_values(), data=sparse_data(), operands=st.sampled_from(SCAN_OPERANDS))
 def test_bit_scan_and_count(op: str, engine: str, regs: dict[str, int], data: bytes,
                             operands: tuple[str, str]) -> None:
@@ -95,7 +95,7 @@ def test_bit_scan_and_count(op: str, engine: str, regs: dict[str, int], data: by
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("src", SEQUENCES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=bit_offset_states(), data=random_bytes(DATA_SIZE))
 def test_bit_sequences(src: str, engine: str, regs: dict[str, int], data: bytes) -> None:
     compare(assemble(src), regs, data, engine=engine)
@@ -103,7 +103,7 @@ def test_bit_sequences(src: str, engine: str, regs: dict[str, int], data: bytes)
 
 @pytest.mark.parametrize("src", ["bt rax, rbx", "btc word ptr [rdi], 3", "bsf rax, rbx", "bsr cx, word ptr [rdi]",
                                  "tzcnt rax, r8", "lzcnt ecx, edx", "popcnt r9d, r9d"])
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=sparse_values(), data=sparse_data())
 def test_undefined_flags_match_unicorn(src: str, regs: dict[str, int], data: bytes) -> None:
     """Flags the SDM leaves undefined get Unicorn's values: compare all of rflags."""

@@ -6,7 +6,7 @@ import pytest
 from asm import assemble
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lift_harness import DATA_ADDR, compare, run_interp, states
+from lift_harness import DATA_ADDR, EXAMPLES, compare, run_interp, states
 
 ENGINES = ["interp", "wasm"]
 CONDITIONS = ["o", "no", "b", "ae", "e", "ne", "be", "a", "s", "ns", "p", "np", "l", "ge", "le", "g"]
@@ -17,7 +17,7 @@ CMOV_OPERANDS = [("ax", "bx"), ("r9w", "word ptr [rdi]"), ("eax", "ebx"), ("ecx"
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("cc", CONDITIONS)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=states(pointers={"rdi": DATA_ADDR}), dst=st.sampled_from(SET_DESTINATIONS))
 def test_setcc(cc: str, engine: str, regs: dict[str, int], dst: str) -> None:
     compare(assemble(f"set{cc} {dst}"), regs, engine=engine)
@@ -25,7 +25,7 @@ def test_setcc(cc: str, engine: str, regs: dict[str, int], dst: str) -> None:
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("cc", CONDITIONS)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=states(pointers={"rdi": DATA_ADDR}), data=st.binary(min_size=16, max_size=16),
        operands=st.sampled_from(CMOV_OPERANDS))
 def test_cmovcc(cc: str, engine: str, regs: dict[str, int], data: bytes, operands: tuple[str, str]) -> None:
@@ -34,7 +34,7 @@ def test_cmovcc(cc: str, engine: str, regs: dict[str, int], data: bytes, operand
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("src", ["cmp rax, rbx\nsetl cl\nsetb ch\ncmovg rdx, rsi", "test eax, eax\ncmovs eax, ebx"])
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=states())
 def test_condition_sequences(src: str, engine: str, regs: dict[str, int]) -> None:
     compare(assemble(src), regs, engine=engine)

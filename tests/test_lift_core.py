@@ -7,7 +7,6 @@ lifter lacks makes the "interp" engine stop with FALLBACK, so it fails here.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,10 +16,9 @@ import unicorn.x86_const as ux
 from asm import assemble
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lift_harness import DATA_ADDR, compare, states
+from lift_harness import DATA_ADDR, EXAMPLES, compare, states
 
 ENGINES = ["interp", "wasm"]
-EXAMPLES = int(os.environ.get("TCG2WASM_EXAMPLES", "200"))  # lower it while developing
 POINTERS = {"rdi": DATA_ADDR, "rsi": DATA_ADDR + 0x400, "r12": DATA_ADDR + 0x800, "r13": DATA_ADDR + 0xC00}
 ALU_OPS = ("add", "adc", "sub", "sbb", "cmp", "and", "or", "xor")
 UNARY_OPS = ("neg", "inc", "dec", "not")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from asm import assemble
 from hypothesis import given, settings
-from lift_harness import CODE_ADDR, STACK_ADDR, STACK_TOP, compare, run_interp, run_machine, states
+from lift_harness import CODE_ADDR, EXAMPLES, STACK_ADDR, STACK_TOP, compare, run_interp, run_machine, states
 
 from tcg2wasm.abi import GLOBAL_INDEX
 from tcg2wasm.frontend.x86_64.translate import translate_block
@@ -15,7 +13,6 @@ from tcg2wasm.ir import N_GLOBALS, Excp, Exit, validate_tb
 from tcg2wasm.ir.interp import run_tb
 
 ENGINES = ["interp", "wasm"]
-EXAMPLES = int(os.environ.get("TCG2WASM_EXAMPLES", "200"))  # lower it while developing
 #: rflags bits popf may set in these tests: the seven modelled flags, bit 1 and IF (see docs/frontend-notes-b.md).
 POPF_MASK = 0xCD5
 POPF_FIXED = 0x202

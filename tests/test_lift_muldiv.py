@@ -8,7 +8,7 @@ import pytest
 from asm import assemble
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lift_harness import CODE_ADDR, DATA_ADDR, compare, run_interp, run_unicorn, states
+from lift_harness import CODE_ADDR, DATA_ADDR, EXAMPLES, compare, run_interp, run_unicorn, states
 
 ENGINES = ["interp", "wasm"]
 #: One-operand sources of every size (mul/imul/div/idiv).
@@ -47,21 +47,21 @@ def division_data(draw: st.DrawFn) -> bytes:
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("op", ["mul", "imul"])
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=states(pointers={"rdi": DATA_ADDR}), data=random_bytes(0x200), src=st.sampled_from(SOURCES))
 def test_multiply_one_operand(op: str, engine: str, regs: dict[str, int], data: bytes, src: str) -> None:
     compare(assemble(f"{op} {src}"), regs, data, engine=engine)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=states(pointers={"rdi": DATA_ADDR}), data=random_bytes(0x200), operands=st.sampled_from(TWO_OPERAND))
 def test_imul_two_operands(engine: str, regs: dict[str, int], data: bytes, operands: tuple[str, str]) -> None:
     compare(assemble(f"imul {operands[0]}, {operands[1]}"), regs, data, engine=engine)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=states(pointers={"rdi": DATA_ADDR}), data=random_bytes(0x200), operands=st.sampled_from(THREE_OPERAND),
        imm=st.one_of(st.sampled_from(IMMEDIATES), st.integers(-128, 127)))
 def test_imul_three_operands(engine: str, regs: dict[str, int], data: bytes, operands: tuple[str, str],
@@ -84,7 +84,7 @@ def avoid_unicorn_sigfpe(regs: dict[str, int]) -> dict[str, int]:
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("op", ["div", "idiv"])
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=division_states(), data=division_data(), src=st.sampled_from(SOURCES))
 def test_divide(op: str, engine: str, regs: dict[str, int], data: bytes, src: str) -> None:
     compare(assemble(f"{op} {src}"), avoid_unicorn_sigfpe(regs), data, engine=engine)
@@ -140,7 +140,7 @@ def test_wide_signed_division_edges(rax: int, rdx: int, rbx: int) -> None:
 
 @pytest.mark.parametrize("src", ["mul bl", "mul cx", "mul qword ptr [rdi]", "imul r9d", "imul rax, rbx",
                                  "imul cx, word ptr [rdi], -3", "div rbx", "idiv ecx"])
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=division_states(), data=division_data())
 def test_undefined_flags_match_unicorn(src: str, regs: dict[str, int], data: bytes) -> None:
     """SF/ZF/AF/PF of mul/imul and all flags of div/idiv are undefined; we give Unicorn's values."""

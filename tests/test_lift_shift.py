@@ -12,7 +12,7 @@ import pytest
 from asm import assemble
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lift_harness import DATA_ADDR, compare, run_interp, run_unicorn, states
+from lift_harness import DATA_ADDR, EXAMPLES, compare, run_interp, run_unicorn, states
 
 ENGINES = ["interp", "wasm"]
 SHIFTS = ("shl", "sal", "shr", "sar", "rol", "ror", "rcl", "rcr")
@@ -48,7 +48,7 @@ def count_operand(kind: str, draw_count: int) -> str:
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(("op", "kind"), FORMS)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=shift_states(), data=random_bytes(0x200), operand=st.sampled_from(OPERANDS),
        imm=st.one_of(st.sampled_from(COUNTS), st.integers(0, 255)))
 def test_shift(op: str, kind: str, engine: str, regs: dict[str, int], data: bytes, operand: tuple[str, int],
@@ -59,7 +59,7 @@ def test_shift(op: str, kind: str, engine: str, regs: dict[str, int], data: byte
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize(("op", "kind"), [(op, kind) for op in ("shld", "shrd") for kind in ("cl", "imm")])
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=shift_states(), data=random_bytes(0x200), operands=st.sampled_from(DOUBLE_OPERANDS),
        imm=st.one_of(st.sampled_from(COUNTS), st.integers(0, 255)))
 def test_double_shift(op: str, kind: str, engine: str, regs: dict[str, int], data: bytes,
@@ -74,7 +74,7 @@ def test_double_shift(op: str, kind: str, engine: str, regs: dict[str, int], dat
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("src", ["shl rax, cl\nsetc bl\nseto bh\nsetz dl", "rcl rax, 1\nrcl rbx, 1\nrcr rcx, cl",
                                  "sar edx, cl\nshr eax, cl\nadc rsi, rdi"])
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=shift_states())
 def test_shift_sequences(src: str, engine: str, regs: dict[str, int]) -> None:
     """Flags produced by a shift and consumed later in the same block."""
@@ -83,7 +83,7 @@ def test_shift_sequences(src: str, engine: str, regs: dict[str, int]) -> None:
 
 @pytest.mark.parametrize("src", ["shl rdx, cl", "sar r9b, cl", "shr word ptr [rdi], cl", "rol ah, cl", "ror r10w, 5",
                                  "rcl ecx, cl", "rcr byte ptr [rdi], cl", "shld ax, bx, cl", "shrd rsi, r8, cl"])
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(regs=shift_states(), data=random_bytes(0x200))
 def test_undefined_flags_match_unicorn(src: str, regs: dict[str, int], data: bytes) -> None:
     """OF for counts above 1 and AF are undefined; we give Unicorn's values (all of rflags is compared)."""

@@ -19,7 +19,7 @@ import pytest
 from asm import assemble
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lift_harness import DATA_ADDR, compare, run_machine, states
+from lift_harness import DATA_ADDR, EXAMPLES, compare, run_machine, states
 
 from tcg2wasm.ir.ops_float import f32_bits, f32_is_nan, f64_bits, f64_is_nan
 
@@ -133,7 +133,7 @@ FOUR_FMTS = ("f32", "f64", "f32", "f64")
 # -- arithmetic, min/max ------------------------------------------------------------------------
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("base", ["add", "sub", "mul", "div", "sqrt", "min", "max"])
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_arithmetic(engine: str, base: str, data: st.DataObject) -> None:
     regs = regs_with_data_pointer(data.draw)
@@ -163,7 +163,7 @@ def test_non_default_rounding_goes_to_the_fallback(rc: int) -> None:
 
 # -- compares -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_cmp_predicates(engine: str, data: st.DataObject) -> None:
     regs = regs_with_data_pointer(data.draw)
@@ -175,7 +175,7 @@ def test_cmp_predicates(engine: str, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_comis_ucomis(engine: str, data: st.DataObject) -> None:
     """Each compare's flags are pushed, so the stack comparison sees all four."""
@@ -188,7 +188,7 @@ def test_comis_ucomis(engine: str, data: st.DataObject) -> None:
 
 # -- conversions -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_cvtsi2ss_cvtsi2sd(engine: str, data: st.DataObject) -> None:
     regs = regs_with_data_pointer(data.draw)
@@ -201,7 +201,7 @@ def test_cvtsi2ss_cvtsi2sd(engine: str, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_float_to_int_scalar(engine: str, data: st.DataObject) -> None:
     """cvt(t)sd2si and cvt(t)ss2si, 32 and 64 bits, under every rounding mode."""
@@ -215,7 +215,7 @@ def test_float_to_int_scalar(engine: str, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_float_to_int_packed(engine: str, data: st.DataObject) -> None:
     regs = regs_with_data_pointer(data.draw)
@@ -227,7 +227,7 @@ def test_float_to_int_packed(engine: str, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_float_conversions(engine: str, data: st.DataObject) -> None:
     """cvtss2sd, cvtsd2ss, cvtps2pd, cvtpd2ps, cvtdq2pd, cvtdq2ps (the dq sources are random bits)."""

@@ -9,20 +9,17 @@ area, where the harness compares them. Memory sources live at
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from asm import assemble
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lift_harness import CODE_ADDR, DATA_ADDR, compare, run_interp, run_unicorn, states
+from lift_harness import CODE_ADDR, DATA_ADDR, EXAMPLES, compare, run_interp, run_unicorn, states
 from lift_harness import ENGINES as RUNNERS
 
 from tcg2wasm.frontend.x86_64.translate import translate_block
 from tcg2wasm.ir import validate_tb
 
 ENGINES = ["interp", "wasm"]
-EXAMPLES = int(os.environ.get("TCG2WASM_EXAMPLES", "200"))  # lower it while developing
 MEM = "[rdi + 0x200]"
 MEM2 = "[rdi + 0x210]"
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
 from asm import assemble
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lift_harness import CODE_ADDR, DATA_ADDR, compare, states
+from lift_harness import CODE_ADDR, DATA_ADDR, EXAMPLES, compare, states
 
 from tcg2wasm.frontend.x86_64.translate import translate_block
 from tcg2wasm.ir import validate_tb
@@ -20,7 +19,6 @@ WIDTHS = ("b", "w", "d", "q")
 POINTER_BASE = DATA_ADDR + 0x400
 #: Small counts keep runs short and inside the data area (see docs/frontend-notes-b.md on page-crossing stores).
 MAX_COUNT = 24
-EXAMPLES = int(os.environ.get("TCG2WASM_EXAMPLES", "200"))  # lower it while developing
 
 SNIPPETS = [
     *(f"{prefix}movs{w}" for prefix in ("", "rep ") for w in WIDTHS),

@@ -26,7 +26,8 @@ from tcg2wasm.ir.interp import GuestFault, run_tb
 from tcg2wasm.ir.ops import eval_cond
 from tcg2wasm.opt import op_histogram, optimize_ops, optimize_tb
 from tcg2wasm.opt.conditions import decide_cond
-from tcg2wasm.opt.knowledge import OptContext, TempInfo
+from tcg2wasm.opt.fold import fold_op, with_canonical_inputs
+from tcg2wasm.opt.knowledge import OptContext, TempInfo, sign_width
 
 MASK64 = (1 << 64) - 1
 MEM_LO, MEM_HI = 0x4000, 0x4040
@@ -312,6 +313,59 @@ def test_decided_conditions_hold_for_every_value_within_the_known_bits(
         value = r & z_mask
         pair = (c, value) if const_first else (value, c)
         assert eval_cond(cond, *pair) == decided, (cond, hex(z_mask), hex(c), hex(value))
+
+
+KNOWLEDGE_OPS = sorted(
+    n for n in PURE_OPS
+    if n.startswith(("ext", "sext", "deposit", "and", "or", "xor", "sh", "sar", "setcond_i64", "movcond", "bswap",
+                     "clz", "ctz", "ctpop", "add_i64", "sub_i64", "mov", "div", "rem", "mul_i64"))
+)
+
+
+def evaluate(op: Op, values: dict[Temp, int], mem: DictMemory) -> int:
+    """The value ``op`` (a pure op or a load) writes to its output."""
+    if op.name == "qemu_ld_i64":
+        size = 1 << (op.args[2] & 3)
+        raw = mem.load(values[op.args[1]], size)
+        return ((raw ^ (1 << (8 * size - 1))) - (1 << (8 * size - 1))) & MASK64 if op.args[2] & 4 else raw
+    return OPS[op.name].fold(*(values[t] for t in op.inputs), *op.consts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_recorded_knowledge_and_rewrites_are_true_of_the_values(data: st.DataObject) -> None:
+    """Straight-line loads and pure ops: after each op, what the forward pass believes about its
+    output (constant, known-zero bits, sign width) holds for the real value, and the op it emits
+    computes that value (or is dropped because the output already holds it)."""
+    gen = RandomTB(data)
+    mem = DictMemory(data.draw(st.binary(min_size=MEM_HI - MEM_LO, max_size=MEM_HI - MEM_LO)))
+    values = {t: 0 for t in TEMPS}
+    ctx = OptContext()
+    for t in TEMPS:  # start from unknown values
+        values[t] = data.draw(st.one_of(st.sampled_from(INTERESTING), st.integers(0, MASK64)))
+    gen.defined = set(TEMPS)
+    for _ in range(data.draw(st.integers(1, 30))):
+        if data.draw(st.integers(0, 3)) == 0:
+            addr = TEMPS[0]
+            values[addr] = MEM_LO + data.draw(st.integers(0, MEM_HI - MEM_LO - 8))
+            ctx.define(addr, TempInfo.of_const(values[addr]))
+            op = Op("qemu_ld_i64", [data.draw(st.sampled_from(TEMPS[1:])), addr, int(data.draw(st.sampled_from(MemOp)))])
+        else:
+            name = data.draw(st.sampled_from(KNOWLEDGE_OPS))
+            inputs = [data.draw(st.sampled_from(TEMPS[1:])) for _ in range(OPS[name].n_in)]
+            op = Op(name, [data.draw(st.sampled_from(TEMPS[1:])), *inputs, *gen.pure_consts(name)])
+        out = op.args[0]
+        value = evaluate(op, values, mem)
+        new = fold_op(ctx, with_canonical_inputs(ctx, op))
+        if new is None:
+            assert values[out] == value, f"{format_ops([op])} dropped but changes {out}"
+        else:
+            assert evaluate(new, values, mem) == value, f"{format_ops([op])} became {format_ops([new])}"
+        values[out] = value
+        info = ctx.info(out)
+        assert info.const in (None, value), format_ops([op])
+        assert value & ~info.z_mask == 0, f"{format_ops([op])}: {value:#x} outside z_mask {info.z_mask:#x}"
+        assert sign_width(value) <= info.s_bits, f"{format_ops([op])}: {value:#x} wider than {info.s_bits} bits"
 
 
 # -- concrete cases -------------------------------------------------------------------------
