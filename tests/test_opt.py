@@ -349,7 +349,8 @@ def test_recorded_knowledge_and_rewrites_are_true_of_the_values(data: st.DataObj
             addr = TEMPS[0]
             values[addr] = MEM_LO + data.draw(st.integers(0, MEM_HI - MEM_LO - 8))
             ctx.define(addr, TempInfo.of_const(values[addr]))
-            op = Op("qemu_ld_i64", [data.draw(st.sampled_from(TEMPS[1:])), addr, int(data.draw(st.sampled_from(MemOp)))])
+            memop = int(data.draw(st.sampled_from(MemOp)))
+            op = Op("qemu_ld_i64", [data.draw(st.sampled_from(TEMPS[1:])), addr, memop])
         else:
             name = data.draw(st.sampled_from(KNOWLEDGE_OPS))
             inputs = [data.draw(st.sampled_from(TEMPS[1:])) for _ in range(OPS[name].n_in)]
