@@ -12,7 +12,7 @@ PYTHON_FOR_VENV ?= $(shell \
 	  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
 	    && { command -v $$p; exit 0; }; \
 	done; \
-	root=$$(pyenv root 2>/dev/null); \
+	root=$$(pyenv root 2>/dev/null || echo "$${PYENV_ROOT:-$$HOME/.pyenv}"); \
 	for d in $$(ls -d $$root/versions/3.1[2-9]* 2>/dev/null | sort -V); do \
 	  for p in $$d/bin/python3.1[2-9]; do [ -x $$p ] && { echo $$p; exit 0; }; done; \
 	done)
