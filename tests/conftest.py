@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `from asm import assemble` in every test module
+os.environ.setdefault("TCG2WASM_CHECK_IR", "1")  # validate every optimized TB while testing (tcg2wasm.opt)
 
 from asm import assemble  # noqa: E402
 

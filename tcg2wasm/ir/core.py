@@ -14,6 +14,12 @@ class Temp:
 
     index: int
 
+    def __hash__(self) -> int:  # the generated one hashes a tuple: too slow for the optimizer's sets
+        return self.index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Temp) and other.index == self.index
+
     @property
     def is_global(self) -> bool:
         return self.index < len(GLOBAL_NAMES)

@@ -7,6 +7,7 @@ modified. See docs/optimizer.md.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
@@ -20,6 +21,9 @@ from tcg2wasm.opt.liveness import eliminate_dead_code
 __all__ = ["MAX_ROUNDS", "op_histogram", "optimize_ops", "optimize_tb"]
 
 MAX_ROUNDS = 8
+#: Validate every optimized TB (the test suite sets it). Off in production: the front end emits
+#: valid TBs and the backend validates what it compiles anyway, before anything reaches Binaryen.
+CHECK_IR = os.environ.get("TCG2WASM_CHECK_IR", "") not in ("", "0")
 
 
 def optimize_ops(ops: list[Op]) -> list[Op]:
@@ -36,14 +40,16 @@ def optimize_ops(ops: list[Op]) -> list[Op]:
 def optimize_tb(tb: TranslationBlock) -> TranslationBlock:
     """A new TB with the same behaviour under the IR interpreter and usually fewer ops.
 
-    The input is validated first (a malformed TB raises ``IRError`` naming the
-    problem). Temp and label numbering is kept, so ``n_temps`` and
-    ``n_labels`` are unchanged; some temps or labels may become unused.
+    With ``CHECK_IR`` the input and the result are validated (a malformed TB
+    raises ``IRError`` naming the problem). Temp and label numbering is kept, so
+    ``n_temps`` and ``n_labels`` are unchanged; some temps or labels may become unused.
     """
-    validate_tb(tb)
+    if CHECK_IR:
+        validate_tb(tb)
     ops = optimize_ops(tb.ops)
     new = replace(tb, ops=ops, insns=list(tb.insns), meta=dict(tb.meta))
-    validate_tb(new)
+    if CHECK_IR:
+        validate_tb(new)
     return new
 
 
