@@ -157,7 +157,8 @@ class Machine:
         self._rt.state_write("rflags_rest", abi.RFLAGS_FIXED)
         self._rt.state_write("mxcsr", abi.MXCSR_DEFAULT)
         self._rt.state_write("stop_pc", NO_STOP)
-        self._tbs: dict[int, TranslationBlock] = {}
+        self._tbs: dict[int, TranslationBlock] = {}  # as lifted
+        self._opt_tbs: dict[int, TranslationBlock] = {}  # optimized, made on demand
         self._misses: dict[int, int] = {}  # wasm engine: misses per pc, for tiering
         self._seen: set[int] = set()  # TB pcs the interpreter tier ran: the profile regions grow along
         # The IR globals are the first fields of the state block, in order (abi.STATE_FIELDS).
@@ -345,12 +346,11 @@ class Machine:
                 self._drop_region(entry)
 
     def _translate_tb(self, pc: int, *, max_insns: int | None = None) -> TranslationBlock:
-        """Lift (and optimize) the TB at ``pc``; raises GuestFault when pc cannot be fetched."""
+        """Lift the TB at ``pc``; raises GuestFault when pc cannot be fetched."""
         from tcg2wasm.frontend.x86_64.translate import translate_block
 
         t0 = time.perf_counter()
         tb = translate_block(self.memory.fetch, pc, max_insns=max_insns or self.max_insns, stop_pcs=self._stop_pcs)
-        tb = _optimize(tb)
         self.stats.translate_seconds += time.perf_counter() - t0
         self.stats.blocks_translated += 1
         return tb
@@ -367,6 +367,20 @@ class Machine:
             self.memory.mark_code(tb.pc, tb.end)
         return tb
 
+    def _optimized_tb(self, pc: int) -> TranslationBlock:
+        """The optimized TB at ``pc``: what regions compile and the interp engine runs.
+
+        Optimizing costs several times what lifting does, so the cold tier runs TBs as lifted
+        and only code that gets compiled (or the reference engine) pays for it.
+        """
+        tb = self._opt_tbs.get(pc)
+        if tb is None:
+            lifted = self._cached_tb(pc)
+            t0 = time.perf_counter()
+            tb = self._opt_tbs[pc] = _optimize(lifted)
+            self.stats.translate_seconds += time.perf_counter() - t0
+        return tb
+
     def _region_member(self, pc: int) -> TranslationBlock | None:
         """What region discovery may add: None for stop pcs and unfetchable code (they stay exits).
 
@@ -376,7 +390,7 @@ class Machine:
         if pc in self._stop_pcs or (self.hot_threshold > 1 and pc not in self._seen):
             return None
         try:
-            return self._cached_tb(pc)
+            return self._optimized_tb(pc)
         except GuestFault:
             return None
 
@@ -386,6 +400,7 @@ class Machine:
         except GuestFault as f:
             return self._fault_stop(rip, f.kind, f.addr)
         if self.engine == "interp":
+            self._optimized_tb(rip)
             return None
         if entry_tb.n_insns == 0 and entry_tb.fallback_insns:
             return self._on_fallback(rip)  # no module for a lone fallback instruction
@@ -444,6 +459,7 @@ class Machine:
                 self._drop_region(entry)
 
     def _drop_tb(self, pc: int) -> None:
+        self._opt_tbs.pop(pc, None)
         tb = self._tbs.pop(pc, None)
         if tb is None:
             return
@@ -622,7 +638,7 @@ class Machine:
             if pc == stop_pc:
                 code = Exit.STOP
                 break
-            tb = self._tbs.get(pc)
+            tb = self._opt_tbs.get(pc)
             if tb is None:
                 code = Exit.MISS
                 break
