@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 import subprocess
 import sys
@@ -85,3 +86,18 @@ def test_bad_elf_is_refused_clearly(content: bytes, message: str, tmp_path: Path
     assert result.returncode == 2
     assert message in result.stderr.decode()
     assert "Traceback" not in result.stderr.decode()
+
+
+@pytest.mark.parametrize("program, expected", [
+    ("crash_segv.musl", r"READ_UNMAPPED at pc 0x[0-9a-f]+ \(48 8b 04 25 78 56 34 12: mov rax,\[12345678h\]\) "
+                        r"accessing 0x12345678"),
+    ("crash_ud.musl", r"INVALID_OPCODE at pc 0x[0-9a-f]+ \(0f 0b: ud2\)"),
+    ("nosys.musl", r"unsupported syscall 1000 \(unknown\) at pc 0x[0-9a-f]+: returning -ENOSYS"),
+])
+def test_guest_errors_are_reported_clearly(program: str, expected: str) -> None:
+    """What went wrong and where (pc, bytes, asm), once, on stderr; never a Python traceback."""
+    result = tcg2wasm_run("wasm", str(GUESTS / "bin" / program))
+    stderr = result.stderr.decode()
+    assert re.search(expected, stderr), stderr
+    assert "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1

@@ -13,8 +13,9 @@ from tcg2wasm.linux.syscalls import GuestExit, LinuxSyscalls
 
 __all__ = ["GuestExit", "Process", "ProcessResult", "run_program"]
 
-FPCW_LINUX = 0x37F
-MXCSR_LINUX = 0x1F80
+SIGILL, SIGTRAP, SIGFPE, SIGSEGV = 4, 5, 8, 11
+#: The signal the kernel would deliver for each fault kind; a shell reports 128 + signal.
+FAULT_SIGNALS = {"INVALID_OPCODE": SIGILL, "UNSUPPORTED": SIGILL, "DIVIDE": SIGFPE}
 
 
 def make_cpu(engine: str):
@@ -49,7 +50,7 @@ class Process:
             while True:
                 reason = self.cpu.run(pc)
                 if reason.kind in ("fault", "hlt", "interrupt"):
-                    return ProcessResult(139 if reason.kind == "fault" else 132, reason.message, self._stats())
+                    return ProcessResult(128 + _signal_for(reason), reason.message, self._stats())
                 pc = reason.pc
         except GuestExit as e:
             return ProcessResult(e.status, "", self._stats())
@@ -58,6 +59,13 @@ class Process:
         stats = self.cpu.stats.as_dict() if hasattr(self.cpu.stats, "as_dict") else dict(self.cpu.stats)
         stats["syscalls"] = dict(sorted(self.syscalls.counts.items()))
         return stats
+
+
+def _signal_for(reason) -> int:
+    """hlt is privileged (SIGSEGV in user mode), int3 traps (SIGTRAP), other faults by kind."""
+    if reason.kind == "interrupt":
+        return SIGTRAP if reason.vector == 3 else SIGSEGV
+    return FAULT_SIGNALS.get(reason.fault or "", SIGSEGV)
 
 
 def run_program(path: str, args: list[str], engine: str = "wasm") -> ProcessResult:
