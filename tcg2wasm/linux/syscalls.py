@@ -77,7 +77,7 @@ class GuestFaultError(Tcg2WasmError):
 
 
 _FD_CALLS = {"read", "write", "pread64", "readv", "writev", "close", "lseek", "fstat", "ioctl", "fcntl", "dup",
-             "dup2", "openat", "newfstatat"}
+             "dup2", "dup3", "openat", "newfstatat", "getdents64", "ftruncate", "fsync"}
 SYSCALL_NAMES: dict[int, str] = {}
 _HANDLERS: dict[int, Callable] = {}
 
@@ -103,6 +103,7 @@ class LinuxSyscalls:
         self.stderr = stderr
         self.counts: dict[str, int] = {}
         self.tid = os.getpid()
+        self.dir_entries: dict[int, list[tuple[str, int, int]]] = {}  # getdents64: what is left to list per fd
 
     # -- entry point ---------------------------------------------------------
     def handle(self, cpu: Cpu) -> None:
@@ -251,6 +252,7 @@ def sys_openat(s: LinuxSyscalls, dirfd: int, path: int, flags: int, mode: int, *
 def sys_close(s: LinuxSyscalls, fd: int, *_: int) -> int:
     if fd <= 2:
         return 0  # keep the host's standard streams open
+    s.dir_entries.pop(fd, None)
     os.close(fd)
     return 0
 
@@ -609,3 +611,112 @@ def sys_exit(s: LinuxSyscalls, status: int, *_: int) -> int:
 @syscall(231, "exit_group")
 def sys_exit_group(s: LinuxSyscalls, status: int, *_: int) -> int:
     raise GuestExit(status & 0xFF)
+
+
+# -- more files and directories ---------------------------------------------------------
+@syscall(292, "dup3")
+def sys_dup3(s: LinuxSyscalls, fd: int, fd2: int, flags: int, *_: int) -> int:
+    O_CLOEXEC = 0o2000000
+    if fd == fd2:
+        return -errno.EINVAL
+    return os.dup2(fd, fd2, inheritable=not flags & O_CLOEXEC)
+
+
+@syscall(22, "pipe")
+def sys_pipe(s: LinuxSyscalls, fds: int, *_: int) -> int:
+    return sys_pipe2(s, fds, 0)
+
+
+@syscall(293, "pipe2")
+def sys_pipe2(s: LinuxSyscalls, fds: int, flags: int, *_: int) -> int:
+    r, w = os.pipe2(flags & 0xFFFFFFFF) if flags else os.pipe()
+    s.write(fds, struct.pack("<ii", r, w))
+    return 0
+
+
+@syscall(217, "getdents64")
+def sys_getdents64(s: LinuxSyscalls, fd: int, buf: int, count: int, *_: int) -> int:
+    """Directory entries of the host directory open as ``fd``, in linux_dirent64 records."""
+    DT_DIR, DT_REG, DT_LNK = 4, 8, 10
+    entries = s.dir_entries.get(fd)
+    if entries is None:  # libc skips entries whose inode is 0, so give the real ones
+        here = os.fstat(fd).st_ino
+        entries = s.dir_entries[fd] = [(".", here, DT_DIR), ("..", here, DT_DIR)] + [
+            (e.name, e.inode(), DT_DIR if e.is_dir(follow_symlinks=False) else DT_LNK if e.is_symlink() else DT_REG)
+            for e in os.scandir(fd)]
+    out = bytearray()
+    while entries:
+        name, inode, dtype = entries[0]
+        raw = os.fsencode(name) + b"\0"
+        reclen = (19 + len(raw) + 7) & ~7
+        if len(out) + reclen > count:
+            break
+        out += struct.pack("<QqHB", inode, len(out) + reclen, reclen, dtype) + raw.ljust(reclen - 19, b"\0")
+        entries.pop(0)
+    if not out and entries:
+        return -errno.EINVAL
+    s.write(buf, bytes(out))
+    return len(out)
+
+
+@syscall(80, "chdir")
+def sys_chdir(s: LinuxSyscalls, path: int, *_: int) -> int:
+    os.chdir(s.read_cstr(path))
+    return 0
+
+
+@syscall(87, "unlink")
+def sys_unlink(s: LinuxSyscalls, path: int, *_: int) -> int:
+    os.unlink(s.read_cstr(path))
+    return 0
+
+
+@syscall(263, "unlinkat")
+def sys_unlinkat(s: LinuxSyscalls, dirfd: int, path: int, flags: int, *_: int) -> int:
+    AT_REMOVEDIR = 0x200
+    name = s.read_cstr(path)
+    if flags & AT_REMOVEDIR:
+        os.rmdir(name, dir_fd=_dirfd(dirfd))
+    else:
+        os.unlink(name, dir_fd=_dirfd(dirfd))
+    return 0
+
+
+@syscall(82, "rename")
+def sys_rename(s: LinuxSyscalls, old: int, new: int, *_: int) -> int:
+    os.rename(s.read_cstr(old), s.read_cstr(new))
+    return 0
+
+
+@syscall(83, "mkdir")
+def sys_mkdir(s: LinuxSyscalls, path: int, mode: int, *_: int) -> int:
+    os.mkdir(s.read_cstr(path), mode)
+    return 0
+
+
+@syscall(84, "rmdir")
+def sys_rmdir(s: LinuxSyscalls, path: int, *_: int) -> int:
+    os.rmdir(s.read_cstr(path))
+    return 0
+
+
+@syscall(77, "ftruncate")
+def sys_ftruncate(s: LinuxSyscalls, fd: int, length: int, *_: int) -> int:
+    os.ftruncate(fd, length)
+    return 0
+
+
+@syscall(74, "fsync")
+def sys_fsync(s: LinuxSyscalls, fd: int, *_: int) -> int:
+    os.fsync(fd)
+    return 0
+
+
+@syscall(269, "faccessat")
+def sys_faccessat(s: LinuxSyscalls, dirfd: int, path: int, mode: int, *_: int) -> int:
+    return 0 if os.access(s.read_cstr(path), mode, dir_fd=_dirfd(dirfd)) else -errno.EACCES
+
+
+@syscall(439, "faccessat2")
+def sys_faccessat2(s: LinuxSyscalls, dirfd: int, path: int, mode: int, flags: int, *_: int) -> int:
+    return sys_faccessat(s, dirfd, path, mode)
