@@ -49,6 +49,10 @@ APPLETS = [
     ["sort", "{file}"],
     ["awk", "{s += $1} END {print s, NR}", "{file}"],
     ["gzip", "-c", "{file}"],
+    ["ls", "-la", "{dir}"],
+    ["xxd", "{file}"],
+    ["sed", "s/line/LINE/g", "{file}"],
+    ["bzip2", "-c", "{file}"],
 ]
 
 
@@ -56,7 +60,7 @@ APPLETS = [
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("applet", APPLETS, ids=lambda a: a[0])
 def test_busybox_applet_matches_native_run(engine: str, applet: list[str], text_file: Path) -> None:
-    argv = [a.replace("{file}", str(text_file)) for a in applet]
+    argv = [a.replace("{file}", str(text_file)).replace("{dir}", str(text_file.parent)) for a in applet]
     native = subprocess.run([BUSYBOX, *argv], capture_output=True, timeout=60)
     result = tcg2wasm_run(engine, BUSYBOX, *argv)
     assert result.stdout == native.stdout, result.stderr.decode()[-2000:]
