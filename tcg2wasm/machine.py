@@ -435,8 +435,12 @@ class Machine:
         return installed
 
     def _run_oneoff(self, tb: TranslationBlock) -> int:
-        """Run an uncached TB once on the current engine; returns its exit code."""
-        if self.engine == "interp":
+        """Run an uncached TB once; returns its exit code.
+
+        It runs once, so with tiering on it is interpreted (compiling it would cost ~10 ms);
+        with ``hot_threshold=1`` it is compiled, so that count stops exercise the wasm path too.
+        """
+        if self.engine == "interp" or self.hot_threshold > 1:
             return self._interp_run_tb(tb)
         from tcg2wasm.backend.wasm import compile_region
         from tcg2wasm.cfg.region import Region

@@ -169,3 +169,24 @@ def test_record_case(tmp_path: Path) -> None:
     trace = tf.load(out)
     assert trace.icount == 8  # mov, 5 rep iterations, add, nop: Machine counting
     assert replay(trace).ok
+
+
+# Every program of the user-mode corpus records and replays (compute.* is the 10^8-instruction benchmark
+# program: `tools/trace_bench.py` records and replays it, outside the default test run).
+USER_CORPUS = sorted(p.name for p in (ROOT / "guests" / "bin").iterdir() if not p.name.startswith("compute."))
+
+
+@pytest.mark.parametrize("program", USER_CORPUS)
+def test_user_corpus_program_records_and_replays(program: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    trace = record_program(ROOT / "guests" / "bin" / program, [program, "one", "two"], every=50_000)
+
+    def no_host(*_args: object, **_kw: object) -> None:
+        raise AssertionError("replay asked the host")
+
+    from tcg2wasm.linux import syscalls
+
+    monkeypatch.setattr(syscalls.LinuxSyscalls, "handle", no_host)
+    monkeypatch.setattr(os, "write", no_host)
+    result = replay(trace)
+    assert result.ok, result.report
+    assert result.icount == trace.icount
