@@ -159,6 +159,7 @@ class Machine:
         self._rt.state_write("stop_pc", NO_STOP)
         self._tbs: dict[int, TranslationBlock] = {}  # as lifted
         self._opt_tbs: dict[int, TranslationBlock] = {}  # optimized, made on demand
+        self._block_region: dict[int, InstalledRegion] = {}  # any block pc -> a region containing it
         self._misses: dict[int, int] = {}  # wasm engine: misses per pc, for tiering
         self._seen: set[int] = set()  # TB pcs the interpreter tier ran: the profile regions grow along
         # The IR globals are the first fields of the state block, in order (abi.STATE_FIELDS).
@@ -404,7 +405,7 @@ class Machine:
             return None
         if entry_tb.n_insns == 0 and entry_tb.fallback_insns:
             return self._on_fallback(rip)  # no module for a lone fallback instruction
-        region = self._regions.get(rip)
+        region = self._regions.get(rip) or self._block_region.get(rip)
         if region is None:
             misses = self._misses[rip] = self._misses.get(rip, 0) + 1
             if misses < self.hot_threshold:
@@ -430,6 +431,8 @@ class Machine:
         pages = frozenset(p for tb in region.blocks.values() for p in _pages_of(tb))
         installed = InstalledRegion(entry, self._rt.allocate_slot(func), pages, frozenset(region.blocks))
         self._regions[entry] = installed
+        for pc in region.blocks:  # every block is an entry of the region function (entry dispatch)
+            self._block_region.setdefault(pc, installed)
         for page in pages:
             self._page_regions.setdefault(page, set()).add(entry)
         return installed
@@ -478,7 +481,11 @@ class Machine:
         region = self._regions.pop(entry, None)
         if region is None:
             return
-        self._rt.jc_remove(entry)
+        for pc in region.block_pcs:
+            if self._block_region.get(pc) is region:
+                del self._block_region[pc]
+            if self._rt.jc_get(pc) == (pc, region.slot):
+                self._rt.jc_remove(pc)
         self._rt.free_slot(region.slot)
 
     def _layout_changed(self) -> None:

@@ -174,11 +174,30 @@ class FunctionBuilder:
         for index, sub in enumerate(self.subs):
             for target, cond, code in sub.branches:
                 graph.add_branch(index, target, cond, code)
-        relooped = graph.render(self.heads[entry], self.label_helper)
+        start = self._entry_dispatch(graph, entry)
+        relooped = graph.render(start, self.label_helper)
         used = sorted(self.globals_read | self.globals_written)
         prologue = [e.set(g, e.state_load(STATE_OFFSET[GLOBAL_NAMES[g]])) for g in used]
         prologue.append(e.set(self.icount, e.state_load(STATE_OFFSET["icount_left"])))
+        prologue.append(e.set(self.next_pc, e.state_load(STATE_OFFSET["rip"])))
         return e.block([*prologue, relooped, e.unreachable()], type_=I32)
+
+    def _entry_dispatch(self, graph: RelooperGraph, entry: int) -> int:
+        """A first block that jumps to the TB at state.rip: every block of the region is an entry.
+
+        So the runtime can map every block pc of the region to its function (a return lands in
+        the middle of its caller's region; a replay resumes after a checkpoint) instead of
+        compiling another region there. Unknown pcs go to ``entry``.
+        """
+        e = self.e
+        others = [pc for pc in self.heads if pc != entry]
+        if not others:
+            return self.heads[entry]
+        start = graph.add_block(e.block([]), "entry dispatch")
+        for pc in others:
+            graph.add_branch(start, self.heads[pc], e.bin(W.EQ64, e.get(self.next_pc), e.c64(pc)))
+        graph.add_branch(start, self.heads[entry])
+        return start
 
     def _fill_exit_blocks(self) -> None:
         """The shared "fault" and "exit" sub-blocks (the epilogue stores what the region wrote)."""

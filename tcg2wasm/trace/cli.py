@@ -45,7 +45,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     trace_format.save(trace, args.output)
     end = trace.end
     how = f"exit status {end.status}" if end.kind == "exit" else f"{end.kind} at pc {end.pc:#x}"
-    print(f"recorded {trace.icount} instructions, {len(trace.block_seq)} blocks, {len(trace.syscalls)} syscalls, "
+    print(f"recorded {trace.icount} instructions, {trace.n_blocks} blocks, {len(trace.syscalls)} syscalls, "
           f"{len(trace.checkpoints)} checkpoints ({how}) -> {args.output} "
           f"({Path(args.output).stat().st_size} bytes)", file=sys.stderr)
     return EXIT_OK

@@ -31,7 +31,7 @@ from tcg2wasm.abi import FLAG_BITS, GPR_NAMES, PAGE_SIZE, SEG_BASE_NAMES
 from tcg2wasm.errors import Tcg2WasmError
 
 MAGIC = b"T2WTRACE"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: block_seq compressed on its own and decoded on first use
 _HEAD = struct.Struct("<8sHH")
 _SIZES = struct.Struct("<QQ32s")
 #: Registers every checkpoint holds.
@@ -115,10 +115,28 @@ class Trace:
     regs: dict[str, int]
     regions: list[Region]
     blocks: list[Block]
-    block_seq: array  # array('I') of indexes into ``blocks``, in execution order
+    block_seq_source: array | bytes  # the sequence, or its xz-compressed u32 bytes until first use
     checkpoints: list[Checkpoint]
     syscalls: list[SyscallEvent]
     end: TraceEnd
+    n_blocks: int = -1  # length of the block sequence (known without decoding it)
+
+    def __post_init__(self) -> None:
+        if self.n_blocks < 0:
+            self.n_blocks = len(self.block_seq)
+
+    @property
+    def block_seq(self) -> array:
+        """array('I') of indexes into ``blocks``, in execution order.
+
+        Replay never needs it (only narrowing and summaries do), and for a 10^8-instruction
+        recording it is hundreds of MB decompressed: it is decoded on first use.
+        """
+        if isinstance(self.block_seq_source, bytes):
+            seq = array("I")
+            seq.frombytes(lzma.decompress(self.block_seq_source))
+            self.block_seq_source = seq
+        return self.block_seq_source
 
     @property
     def icount(self) -> int:
@@ -185,7 +203,8 @@ def encode(trace: Trace) -> bytes:
         "regs": trace.regs,
         "regions": [_region_json(r, blobs) for r in trace.regions],
         "blocks": [[b.pc, blobs.put(b.raw), b.n_insns] for b in trace.blocks],
-        "block_seq": blobs.put(seq.tobytes()),
+        "block_seq": blobs.put(lzma.compress(seq.tobytes(), preset=1)),
+        "n_blocks": len(seq),
         "checkpoints": [[c.icount, c.kind, [c.regs[n] for n in TRACE_REGS], c.flag_mask, c.block_index]
                         for c in trace.checkpoints],
         "syscalls": [_event_json(e, blobs) for e in trace.syscalls],
@@ -257,8 +276,7 @@ def _decode(meta: dict[str, Any], blob: memoryview) -> Trace:
         pages = {o: data[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] for i, o in enumerate(r["pages"])}
         regions.append(Region(r["addr"], r["size"], r["perms"], pages))
     blocks = [Block(pc, get(ref), n) for pc, ref, n in meta["blocks"]]
-    seq = array("I")
-    seq.frombytes(get(meta["block_seq"]))
+    seq = get(meta["block_seq"])  # still compressed: see Trace.block_seq
     checkpoints = [Checkpoint(ic, kind, dict(zip(TRACE_REGS, values, strict=True)), mask, bi)
                    for ic, kind, values, mask, bi in meta["checkpoints"]]
     events = []
@@ -266,7 +284,8 @@ def _decode(meta: dict[str, Any], blob: memoryview) -> Trace:
         effects = [[eff[0], eff[1], get(eff[2])] if eff[0] == "write" else eff for eff in e["effects"]]
         events.append(SyscallEvent(e["icount"], e["nr"], e["args"], e["pc"], [tuple(r) for r in e["reads"]],
                                    e["read_digest"], effects, e["exit_status"], e.get("name", "")))
-    return Trace(meta["meta"], meta["regs"], regions, blocks, seq, checkpoints, events, TraceEnd(**meta["end"]))
+    return Trace(meta["meta"], meta["regs"], regions, blocks, seq, checkpoints, events, TraceEnd(**meta["end"]),
+                 meta["n_blocks"])
 
 
 def decode(data: bytes, source: str = "<trace>") -> Trace:
