@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tcg2wasm.opt
 from tcg2wasm.ir import (
     GLOBALS,
     N_GLOBALS,
@@ -597,7 +598,8 @@ def test_optimize_tb_leaves_its_input_alone_and_keeps_numbering() -> None:
     assert (opt.pc, opt.size) == (tb.pc, tb.size)
 
 
-def test_malformed_tb_is_rejected_with_a_clear_error() -> None:
+def test_malformed_tb_is_rejected_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tcg2wasm.opt, "CHECK_IR", True)
     tb = tb_of([Op("add_i64", [RAX, RAX]), Op("goto_tb", [0x2000])])
     with pytest.raises(IRError, match="add_i64"):
         optimize_tb(tb)
