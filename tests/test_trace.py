@@ -190,3 +190,27 @@ def test_user_corpus_program_records_and_replays(program: str, monkeypatch: pyte
     result = replay(trace)
     assert result.ok, result.report
     assert result.icount == trace.icount
+
+
+BUSYBOX_APPLETS = [["sha256sum", "{file}"], ["sort", "{file}"], ["gzip", "-c", "{file}"], ["wc", "{file}"]]
+
+
+@pytest.mark.skipif(not Path("/bin/busybox").exists(), reason="busybox-static is not installed (make test installs it)")
+@pytest.mark.parametrize("applet", BUSYBOX_APPLETS, ids=lambda a: a[0])
+def test_busybox_applet_records_and_replays(applet: list[str], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    text = tmp_path / "in.txt"
+    text.write_text("".join(f"{(i * 37) % 101} line {i}\n" for i in range(400)))
+    argv = ["busybox", *(a.replace("{file}", str(text)) for a in applet)]
+    trace = record_program(Path("/bin/busybox"), argv, every=20_000)
+    text.unlink()  # replay must not need the host's files either
+
+    def no_host(*_args: object, **_kw: object) -> None:
+        raise AssertionError("replay asked the host")
+
+    from tcg2wasm.linux import syscalls
+
+    monkeypatch.setattr(syscalls.LinuxSyscalls, "handle", no_host)
+    monkeypatch.setattr(os, "write", no_host)
+    result = replay(trace)
+    assert result.ok, result.report
