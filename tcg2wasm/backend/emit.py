@@ -478,16 +478,11 @@ EMITTERS: dict[str, Emitter] = {
 
 
 # Emitters of op families defined in their own modules (imported after EMITTERS exists).
-try:
-    from tcg2wasm.backend.emit_vec import VEC_EMITTERS
-    EMITTERS.update(VEC_EMITTERS)
-except ImportError:  # pragma: no cover - only while the module is being written
-    pass
-try:
-    from tcg2wasm.backend.emit_float import FLOAT_EMITTERS
-    EMITTERS.update(FLOAT_EMITTERS)
-except ImportError:  # pragma: no cover
-    pass
+from tcg2wasm.backend.emit_float import FLOAT_EMITTERS  # noqa: E402
+from tcg2wasm.backend.emit_vec import VEC_EMITTERS  # noqa: E402
+
+EMITTERS.update(VEC_EMITTERS)
+EMITTERS.update(FLOAT_EMITTERS)
 
 
 def missing_emitters() -> list[str]:

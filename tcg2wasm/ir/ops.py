@@ -287,14 +287,8 @@ CORE_OPS: tuple[OpDef, ...] = (
 
 # Families of ops defined in their own modules (they import the definitions above, so they are
 # imported here, after them).
-try:
-    from tcg2wasm.ir.ops_vec import VEC_OPS  # lane ops on 64-bit halves of xmm registers
-except ImportError:  # pragma: no cover - only while the module is being written
-    VEC_OPS = ()
-try:
-    from tcg2wasm.ir.ops_float import FLOAT_OPS  # IEEE binary32/binary64 with x86 semantics
-except ImportError:  # pragma: no cover
-    FLOAT_OPS = ()
+from tcg2wasm.ir.ops_float import FLOAT_OPS  # noqa: E402  IEEE binary32/binary64 with x86 semantics
+from tcg2wasm.ir.ops_vec import VEC_OPS  # noqa: E402  lane ops on 64-bit halves of xmm registers
 
 OP_DEFS: tuple[OpDef, ...] = CORE_OPS + VEC_OPS + FLOAT_OPS
 OPS: dict[str, OpDef] = {d.name: d for d in OP_DEFS}
