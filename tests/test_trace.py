@@ -21,6 +21,17 @@ CORPUS = sorted(p.name for p in TRACES.glob("*.t2wt"))
 HELLO = ROOT / "guests" / "bin" / "hello.musl"
 
 
+def forbid_host_syscalls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any host system call by the guest (the syscall layer, or a write to a host fd) fail the test."""
+    from tcg2wasm.linux import syscalls
+
+    def no_host(*_args: object, **_kw: object) -> None:
+        raise AssertionError("replay asked the host")
+
+    monkeypatch.setattr(syscalls.LinuxSyscalls, "handle", no_host)
+    monkeypatch.setattr(os, "write", no_host)
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tcg2wasm.trace", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=600)
@@ -38,14 +49,7 @@ def test_corpus_is_present() -> None:
 @pytest.mark.parametrize("name", CORPUS)
 def test_corpus_replays_without_host_syscalls(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     trace = tf.load(TRACES / name)
-
-    def no_host(*_args: object, **_kw: object) -> None:
-        raise AssertionError("replay asked the host")
-
-    from tcg2wasm.linux import syscalls
-
-    monkeypatch.setattr(syscalls.LinuxSyscalls, "handle", no_host)
-    monkeypatch.setattr(os, "write", no_host)
+    forbid_host_syscalls(monkeypatch)
     result = replay(trace)
     assert result.ok, result.report
     assert result.icount == trace.icount
@@ -179,14 +183,7 @@ USER_CORPUS = sorted(p.name for p in (ROOT / "guests" / "bin").iterdir() if not 
 @pytest.mark.parametrize("program", USER_CORPUS)
 def test_user_corpus_program_records_and_replays(program: str, monkeypatch: pytest.MonkeyPatch) -> None:
     trace = record_program(ROOT / "guests" / "bin" / program, [program, "one", "two"], every=50_000)
-
-    def no_host(*_args: object, **_kw: object) -> None:
-        raise AssertionError("replay asked the host")
-
-    from tcg2wasm.linux import syscalls
-
-    monkeypatch.setattr(syscalls.LinuxSyscalls, "handle", no_host)
-    monkeypatch.setattr(os, "write", no_host)
+    forbid_host_syscalls(monkeypatch)
     result = replay(trace)
     assert result.ok, result.report
     assert result.icount == trace.icount
@@ -204,13 +201,6 @@ def test_busybox_applet_records_and_replays(applet: list[str], tmp_path: Path,
     argv = ["busybox", *(a.replace("{file}", str(text)) for a in applet)]
     trace = record_program(Path("/bin/busybox"), argv, every=20_000)
     text.unlink()  # replay must not need the host's files either
-
-    def no_host(*_args: object, **_kw: object) -> None:
-        raise AssertionError("replay asked the host")
-
-    from tcg2wasm.linux import syscalls
-
-    monkeypatch.setattr(syscalls.LinuxSyscalls, "handle", no_host)
-    monkeypatch.setattr(os, "write", no_host)
+    forbid_host_syscalls(monkeypatch)
     result = replay(trace)
     assert result.ok, result.report
