@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +66,8 @@ def _subregisters() -> dict[str, tuple[str, int, int]]:
 SUBREGISTERS = _subregisters()
 REGISTERS: tuple[str, ...] = abi.GPR_NAMES + ("rip", "rflags") + abi.SEG_BASE_NAMES + abi.XMM_NAMES + ("mxcsr",)
 _XMM = frozenset(abi.XMM_NAMES)
+_XMM_LO = {name: abi.GLOBAL_INDEX[f"{name}_lo"] for name in abi.XMM_NAMES}  # the _hi half follows it
+_FLAG_INDEX_BITS = tuple((abi.GLOBAL_INDEX[flag], bit) for flag, bit in abi.FLAG_BITS.items())
 
 
 @dataclass
@@ -219,13 +221,21 @@ class Machine:
             raise RegisterError(f"unknown register {name!r}; known: {', '.join(REGISTERS)} and their sub-registers")
         return key
 
+    def regs(self, names: Iterable[str] = REGISTERS) -> dict[str, int]:
+        """Several full registers at once (names as in ``REGISTERS``): for snapshots and checkpoints."""
+        return {name: self._read_full(name) for name in names}
+
     def _read_full(self, name: str) -> int:
+        index = abi.GLOBAL_INDEX.get(name)
+        if index is not None:
+            return self._globals_view[index]
         if name in _XMM:
-            return self._rt.state_read(f"{name}_lo") | self._rt.state_read(f"{name}_hi") << 64
+            return self._globals_view[_XMM_LO[name]] | self._globals_view[_XMM_LO[name] + 1] << 64
         if name == "rflags":
+            view = self._globals_view
             value = self._rt.state_read("rflags_rest") | abi.RFLAGS_FIXED
-            for flag, bit in abi.FLAG_BITS.items():
-                value |= (self._rt.state_read(flag) & 1) << bit
+            for index, bit in _FLAG_INDEX_BITS:
+                value |= (view[index] & 1) << bit
             return value
         return self._rt.state_read(name)
 
@@ -243,7 +253,7 @@ class Machine:
             self._rt.state_write(name, value)
 
     def _regs_snapshot(self) -> dict[str, int]:
-        return {name: self._read_full(name) for name in REGISTERS}
+        return self.regs()
 
     # -- running ------------------------------------------------------------------
     def run(self, begin: int, until: int | None = None, count: int | None = None) -> StopReason:
@@ -503,6 +513,12 @@ class Machine:
         left = self._budget_left()
         if left == 0:
             return self._count_stop(rip)
+        if self.engine == "interp" or self.hot_threshold > 1:  # run the first `left` insns of the lifted TB
+            try:
+                tb = self._cached_tb(rip)
+            except GuestFault as f:
+                return self._fault_stop(rip, f.kind, f.addr)
+            return self._handle_exit(self._interp_run_tb(tb, max_insns=left))
         try:
             tb = self._translate_tb(rip, max_insns=left)
         except GuestFault as f:
@@ -670,20 +686,24 @@ class Machine:
             state.state_write("fault_addr", fault.fault_addr)
         return int(code)
 
-    def _interp_run_tb(self, tb: TranslationBlock) -> int:
-        """Run one TB like a region function would: budget check, globals through the state block."""
+    def _interp_run_tb(self, tb: TranslationBlock, max_insns: int | None = None) -> int:
+        """Run one TB like a region function would: budget check, globals through the state block.
+
+        ``max_insns`` cuts a lifted TB after that many instructions (exact count stops).
+        """
         state = self._rt
         left = state.state_read("icount_left")
-        if left < tb.n_insns:
+        charge = tb.n_insns if max_insns is None else min(tb.n_insns, max_insns)
+        if left < charge:
             state.state_write("rip", tb.pc)
             return Exit.ICOUNT
         values = self._load_globals()
-        result = run_tb(tb, values, self.memory)
+        result = run_tb(tb, values, self.memory, max_insns)
         self._store_globals(values)
         state.state_write("rip", result.pc)
         if result.exit != Exit.CONTINUE:
-            left += self._unexecuted(tb, result.pc)
-        state.state_write("icount_left", left - tb.n_insns)
+            left += self._unexecuted(tb, result.pc) - (tb.n_insns - charge)
+        state.state_write("icount_left", left - charge)
         if result.exit == Exit.FAULT:
             state.state_write("fault_kind", int(result.fault_kind))
             state.state_write("fault_addr", result.fault_addr)

@@ -59,9 +59,16 @@ def _two_output(op: Op, v: list[int]) -> tuple[int, int]:
     return p & MASK64, (p >> 64) & MASK64
 
 
-def run_tb(tb: TranslationBlock, values: list[int], mem: GuestMemory) -> TBResult:
-    """Execute ``tb``; ``values[:N_GLOBALS]`` are the guest globals, updated in place."""
+def run_tb(tb: TranslationBlock, values: list[int], mem: GuestMemory, max_insns: int | None = None) -> TBResult:
+    """Execute ``tb``; ``values[:N_GLOBALS]`` are the guest globals, updated in place.
+
+    With ``max_insns``, stop before the instruction after the first ``max_insns`` ones
+    (Exit.CONTINUE at its pc). Globals are all written back at every ``insn_start`` of a TB as
+    lifted, so the state is exact there; an optimized TB may have moved writes across
+    instructions, so only a lifted TB may be cut this way.
+    """
     v = values + [0] * (N_GLOBALS + tb.n_temps - len(values))
+    started = 0
     labels = {op.args[0]: i for i, op in enumerate(tb.ops) if op.name == "set_label"}
     insn_pc = tb.pc
     i = 0
@@ -79,6 +86,9 @@ def run_tb(tb: TranslationBlock, values: list[int], mem: GuestMemory) -> TBResul
             match name:
                 case "insn_start":
                     insn_pc = op.args[0]
+                    started += 1
+                    if max_insns is not None and started > max_insns:
+                        return _leave(values, v, TBResult(Exit.CONTINUE, insn_pc))
                 case "set_label":
                     pass
                 case "br":
