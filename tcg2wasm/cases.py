@@ -412,13 +412,21 @@ def machine_result(case: Case, machine: Any, stop: Any, engine: str) -> RunResul
     )
 
 
-def run_case(case: Case, engine: str = "wasm") -> RunResult:
-    """Run ``case`` to its stop condition on ``engine``: "wasm", "interp" or "unicorn"."""
+def run_case(case: Case, engine: str = "wasm", *, capture: bool = False) -> RunResult:
+    """Run ``case`` to its stop condition on ``engine``: "wasm", "interp" or "unicorn".
+
+    ``capture``: first run the case in Unicorn recording the blocks it executes, and let the
+    Machine's regions grow only along those (Unicorn's capture role).
+    """
     if engine == "unicorn":
         from tcg2wasm.oracle.unicorn_ref import run_unicorn
 
         return run_unicorn(case)
     machine = build_machine(case, engine)
+    if capture:
+        from tcg2wasm.oracle.capture import capture_blocks
+
+        machine.seed_profile(capture_blocks(case).pcs())
     stop = machine.run(case.entry, until=case.stop.until, count=case.stop.count)
     return machine_result(case, machine, stop, engine)
 

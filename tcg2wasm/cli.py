@@ -95,9 +95,9 @@ def _print_summary(case: Case, result: RunResult, status: str, problems: list[st
     print(_format_stats(result.stats))
 
 
-def _timed_run(case: Case, engine: str) -> RunResult:
+def _timed_run(case: Case, engine: str, capture: bool = False) -> RunResult:
     t0 = time.perf_counter()
-    result = run_case(case, engine)
+    result = run_case(case, engine, capture=capture)
     result.stats.setdefault("run_seconds", round(time.perf_counter() - t0, 6))
     return result
 
@@ -109,7 +109,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
     cases = _load_all(args.cases)
     failed = False
     for case in cases:
-        result = _timed_run(case, args.engine)
+        result = _timed_run(case, args.engine, args.capture)
         status, problems = _status(case, result)
         failed |= status in ("mismatch", "fault")
         if args.json:
@@ -244,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("cases", nargs="+", metavar="CASE.json")
     p.add_argument("--json", action="store_true", help="one JSON object per case per line")
     p.add_argument("--engine", choices=ENGINES, default="wasm")
+    p.add_argument("--capture", action="store_true",
+                   help="first record the blocks Unicorn executes; regions grow only along those")
     p.set_defaults(func=cmd_exec)
 
     p = sub.add_parser("show", help="show a case's blocks: asm, ops before/after optimization, wat")

@@ -164,6 +164,7 @@ class Machine:
         self._block_region: dict[int, InstalledRegion] = {}  # any block pc -> a region containing it
         self._misses: dict[int, int] = {}  # wasm engine: misses per pc, for tiering
         self._seen: set[int] = set()  # TB pcs the interpreter tier ran: the profile regions grow along
+        self._seeded = False  # seed_profile() was given a captured block graph
         # The IR globals are the first fields of the state block, in order (abi.STATE_FIELDS).
         self._globals_view = self._rt.linear.u64_array(abi.STATE_BASE, N_GLOBALS)
         self.hot_threshold = max(1, hot_threshold)
@@ -378,6 +379,15 @@ class Machine:
             self.memory.mark_code(tb.pc, tb.end)
         return tb
 
+    def seed_profile(self, pcs: Iterable[int]) -> None:
+        """Blocks known to run, e.g. the block graph Unicorn executed (``tcg2wasm.oracle.capture_blocks``).
+
+        Regions then grow only along these blocks (and those the interpreter tier sees run),
+        instead of along every statically reachable block.
+        """
+        self._seen.update(pcs)
+        self._seeded = True
+
     def _optimized_tb(self, pc: int) -> TranslationBlock:
         """The optimized TB at ``pc``: what regions compile and the interp engine runs.
 
@@ -398,7 +408,7 @@ class Machine:
         With tiering, only blocks the interpreter tier has seen run join a region (a profile, as
         in trace-based JITs): code that never ran is not worth compiling, and stays an exit.
         """
-        if pc in self._stop_pcs or (self.hot_threshold > 1 and pc not in self._seen):
+        if pc in self._stop_pcs or ((self.hot_threshold > 1 or self._seeded) and pc not in self._seen):
             return None
         try:
             return self._optimized_tb(pc)

@@ -348,3 +348,21 @@ def test_cold_code_is_interpreted_until_hot() -> None:
     cold = _machine("wasm", code, hot_threshold=10_000)
     assert cold.run(CODE).kind == "hlt" and cold.reg_read("rax") == 100
     assert cold.stats.regions_translated == 0
+
+
+def test_regions_seeded_by_a_unicorn_capture_skip_code_that_never_runs() -> None:
+    """Capture role: the block graph Unicorn executed seeds the regions (untaken paths stay out)."""
+    from conftest import case_obj
+
+    from tcg2wasm.cases import parse_case, run_case
+    from tcg2wasm.oracle.capture import capture_blocks
+
+    src = ("mov ecx, 20\n1: test rcx, 64\n jnz 2f\n add rax, rcx\n dec rcx\n jnz 1b\n hlt\n"
+           "2: imul rax, rax\n xor rax, 7\n jmp 1b\n")
+    case = parse_case(case_obj(src, regs={"rax": 0}, stop={"count": 1000}))
+    graph = capture_blocks(case)
+    static = run_case(case, "wasm")
+    seeded = run_case(case, "wasm", capture=True)
+    assert seeded.regs["rax"] == static.regs["rax"] == sum(range(1, 21))
+    assert seeded.stats["blocks_translated"] < static.stats["blocks_translated"]
+    assert len(graph.pcs()) == seeded.stats["blocks_translated"]
