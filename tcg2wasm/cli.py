@@ -280,12 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # output piped into `head` (an OSError: caught first)
+        sys.stderr.close()
+        return EXIT_OK
     except (Tcg2WasmError, OSError) as e:
         print(f"tcg2wasm {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:  # output piped into `head`
-        sys.stderr.close()
-        return EXIT_OK
 
 
 if __name__ == "__main__":
