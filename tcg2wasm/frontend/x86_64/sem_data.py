@@ -82,19 +82,12 @@ def _sign_extend_accumulator(ctx: LiftContext, bits: int) -> None:
     ctx.set_reg(regs[bits], src)
 
 
-@semantics(M.CBW)
-def lift_cbw(ctx: LiftContext, ins: ix.Instruction) -> None:
-    _sign_extend_accumulator(ctx, 16)
+_WIDTH = {M.CBW: 16, M.CWDE: 32, M.CDQE: 64, M.CWD: 16, M.CDQ: 32, M.CQO: 64}
 
 
-@semantics(M.CWDE)
-def lift_cwde(ctx: LiftContext, ins: ix.Instruction) -> None:
-    _sign_extend_accumulator(ctx, 32)
-
-
-@semantics(M.CDQE)
-def lift_cdqe(ctx: LiftContext, ins: ix.Instruction) -> None:
-    _sign_extend_accumulator(ctx, 64)
+@semantics(M.CBW, M.CWDE, M.CDQE)
+def lift_cbw_cwde_cdqe(ctx: LiftContext, ins: ix.Instruction) -> None:
+    _sign_extend_accumulator(ctx, _WIDTH[ins.mnemonic])
 
 
 def _sign_into_rdx(ctx: LiftContext, bits: int) -> None:
@@ -105,19 +98,9 @@ def _sign_into_rdx(ctx: LiftContext, bits: int) -> None:
     ctx.set_reg(regs[bits], sign)
 
 
-@semantics(M.CWD)
-def lift_cwd(ctx: LiftContext, ins: ix.Instruction) -> None:
-    _sign_into_rdx(ctx, 16)
-
-
-@semantics(M.CDQ)
-def lift_cdq(ctx: LiftContext, ins: ix.Instruction) -> None:
-    _sign_into_rdx(ctx, 32)
-
-
-@semantics(M.CQO)
-def lift_cqo(ctx: LiftContext, ins: ix.Instruction) -> None:
-    _sign_into_rdx(ctx, 64)
+@semantics(M.CWD, M.CDQ, M.CQO)
+def lift_cwd_cdq_cqo(ctx: LiftContext, ins: ix.Instruction) -> None:
+    _sign_into_rdx(ctx, _WIDTH[ins.mnemonic])
 
 
 @semantics(M.NOP, M.PAUSE, M.ENDBR64, M.PREFETCHNTA, M.PREFETCHT0, M.PREFETCHT1, M.PREFETCHT2, M.PREFETCHW,
