@@ -165,6 +165,7 @@ class Machine:
         self._misses: dict[int, int] = {}  # wasm engine: misses per pc, for tiering
         self._seen: set[int] = set()  # TB pcs the interpreter tier ran: the profile regions grow along
         self._seeded = False  # seed_profile() was given a captured block graph
+        self._hot: set[int] = set()  # pcs seed_profile() named hot: compiled at their first miss
         # The IR globals are the first fields of the state block, in order (abi.STATE_FIELDS).
         self._globals_view = self._rt.linear.u64_array(abi.STATE_BASE, N_GLOBALS)
         self.hot_threshold = max(1, hot_threshold)
@@ -379,13 +380,18 @@ class Machine:
             self.memory.mark_code(tb.pc, tb.end)
         return tb
 
-    def seed_profile(self, pcs: Iterable[int]) -> None:
+    def seed_profile(self, pcs: Iterable[int], hot: Iterable[int] = ()) -> None:
         """Blocks known to run, e.g. the block graph Unicorn executed (``tcg2wasm.oracle.capture_blocks``).
 
         Regions then grow only along these blocks (and those the interpreter tier sees run),
-        instead of along every statically reachable block.
+        instead of along every statically reachable block. ``hot`` pcs are known to run often
+        (a trace's block counts): they are compiled at their first miss, skipping the
+        interpreter tier, and their regions are built whole at once.
         """
+        hot = set(hot)
         self._seen.update(pcs)
+        self._seen.update(hot)
+        self._hot.update(hot)
         self._seeded = True
 
     def _optimized_tb(self, pc: int) -> TranslationBlock:
@@ -428,7 +434,7 @@ class Machine:
         region = self._regions.get(rip) or self._block_region.get(rip)
         if region is None:
             misses = self._misses[rip] = self._misses.get(rip, 0) + 1
-            if misses < self.hot_threshold:
+            if misses < self.hot_threshold and rip not in self._hot:
                 self.stats.blocks_interpreted += 1
                 self._seen.add(rip)
                 return self._handle_exit(self._interp_run_tb(entry_tb))

@@ -350,6 +350,20 @@ def test_cold_code_is_interpreted_until_hot() -> None:
     assert cold.stats.regions_translated == 0
 
 
+def test_hot_seeded_pcs_compile_at_their_first_miss() -> None:
+    """A profile (a trace's block counts) names hot pcs: compiled at once, not interpreted first."""
+    code = assemble("mov ecx, 100\n1: call 2f\n dec ecx\n jnz 1b\n hlt\n2: add rax, 1\n ret", CODE)
+    assert code[5] == 0xE8 and code[10:12] == b"\xff\xc9"  # mov ecx (5 bytes), call (5), dec ecx, jnz, hlt
+    hot = [CODE + 5, CODE + 10, CODE + 15]  # loop head, return point, callee
+    profiled = _machine("wasm", code, hot_threshold=8)
+    profiled.seed_profile(hot, hot=hot)
+    unprofiled = _machine("wasm", code, hot_threshold=8)
+    for m in (profiled, unprofiled):
+        assert m.run(CODE).kind == "hlt" and m.reg_read("rax") == 100
+    assert unprofiled.stats.blocks_interpreted >= 7
+    assert profiled.stats.blocks_interpreted <= 2  # the cold entry block (and hlt), nothing hot
+
+
 def test_regions_seeded_by_a_unicorn_capture_skip_code_that_never_runs() -> None:
     """Capture role: the block graph Unicorn executed seeds the regions (untaken paths stay out)."""
     from conftest import case_obj

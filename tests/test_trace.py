@@ -56,6 +56,34 @@ def test_corpus_replays_without_host_syscalls(name: str, monkeypatch: pytest.Mon
     assert trace.end.kind == "exit" and trace.end.status == 0
 
 
+def test_version_2_trace_still_replays(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A format 2 recording (no block counts) loads, and replays with the run's own profiling."""
+    trace = tf.load(TRACES / "v2" / "hello.musl.t2wt")
+    assert all(b.count == 0 for b in trace.blocks)
+    forbid_host_syscalls(monkeypatch)
+    result = replay(trace)
+    assert result.ok, result.report
+
+
+def test_block_counts_are_the_sequence(hello_trace: tf.Trace) -> None:
+    counts = [0] * len(hello_trace.blocks)
+    for index in hello_trace.block_seq:
+        counts[index] += 1
+    assert [b.count for b in hello_trace.blocks] == counts
+
+
+def test_replay_profile_skips_interpreting_hot_code() -> None:
+    """With the recorded counts, hot blocks are compiled at their first miss instead of first interpreted."""
+    with_profile = replay(tf.load(TRACES / "strings.musl.t2wt"))
+    without = tf.load(TRACES / "strings.musl.t2wt")
+    for block in without.blocks:
+        block.count = 0
+    without_profile = replay(without)
+    assert with_profile.ok and without_profile.ok
+    assert with_profile.icount == without_profile.icount
+    assert with_profile.stats["blocks_interpreted"] < without_profile.stats["blocks_interpreted"]
+
+
 def test_record_then_replay_roundtrip(tmp_path: Path) -> None:
     out = tmp_path / "hello.t2wt"
     proc = _cli("record", "-o", str(out), "--every", "100", "--argv0", "hello", str(HELLO), "x")

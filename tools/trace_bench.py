@@ -1,14 +1,17 @@
 """Replay speed against `tcg2wasm run --engine wasm` on the same program (issue 4's 10^8-instruction check).
 
 Records guests/bin/compute.musl (about 2.8e8 guest instructions) in Unicorn once, then times, in the same
-run, a plain wasm run of the program and a replay of its trace, and prints both rates and their ratio.
+run and alternating, ``--pairs`` wasm runs of the program and replays of its trace (both as commands, process
+start included), and prints each pair, the medians and the median of the per-pair ratios. Shared machines are
+noisy: read the medians, not one pair.
 
-    .venv/bin/python tools/trace_bench.py [--program guests/bin/compute.musl] [--trace /tmp/compute.t2wt]
+    .venv/bin/python tools/trace_bench.py [--pairs 7] [--program guests/bin/compute.musl] [--trace FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import time
@@ -42,18 +45,31 @@ def _timed_replay(trace_path: Path) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--program", type=Path, default=ROOT / "guests" / "bin" / "compute.musl")
-    parser.add_argument("--trace", type=Path, default=Path("/tmp/tcg2wasm-compute.t2wt"))
+    default_trace = Path(f"/tmp/tcg2wasm-compute.v{trace_format.FORMAT_VERSION}.t2wt")  # re-recorded per format
+    parser.add_argument("--trace", type=Path, default=default_trace)
+    parser.add_argument("--pairs", type=int, default=7, help="run/replay pairs to time (default 7)")
     args = parser.parse_args()
     if not args.trace.exists():
         print(f"recording {args.program} in Unicorn (a few minutes) -> {args.trace}", flush=True)
         trace_format.save(record_program(args.program, [args.program.name], every=DEFAULT_EVERY), args.trace)
     insns = trace_format.load(args.trace).icount
-    run_s = _timed_run(args.program)
-    replay_s = _timed_replay(args.trace)
-    print(f"{insns:,} guest instructions (both timed as commands: process start included)")
-    print(f"run --engine wasm  {run_s:7.2f} s  {insns / run_s / 1e6:8.1f} M insns/s")
-    print(f"replay             {replay_s:7.2f} s  {insns / replay_s / 1e6:8.1f} M insns/s")
-    print(f"replay / run speed: {run_s / replay_s:.2f}x")
+    print(f"{insns:,} guest instructions; both timed as commands (process start included)")
+    runs, replays = [], []
+    for pair in range(args.pairs):
+        first_replay = pair % 2 == 1  # alternate the order: neither always gets the warmer machine
+        if first_replay:
+            replays.append(_timed_replay(args.trace))
+        runs.append(_timed_run(args.program))
+        if not first_replay:
+            replays.append(_timed_replay(args.trace))
+        print(f"  pair {pair + 1}: run {runs[-1]:.2f} s, replay {replays[-1]:.2f} s, "
+              f"replay/run speed {runs[-1] / replays[-1]:.2f}x", flush=True)
+    run_s, replay_s = statistics.median(runs), statistics.median(replays)
+    ratios = [r / p for r, p in zip(runs, replays, strict=True)]
+    print(f"run --engine wasm  median {run_s:6.2f} s  {insns / run_s / 1e6:8.1f} M insns/s")
+    print(f"replay             median {replay_s:6.2f} s  {insns / replay_s / 1e6:8.1f} M insns/s")
+    print(f"replay / run speed: median {statistics.median(ratios):.2f}x over {args.pairs} pairs "
+          f"(range {min(ratios):.2f}-{max(ratios):.2f})")
     return 0
 
 

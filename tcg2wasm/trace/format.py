@@ -31,7 +31,9 @@ from tcg2wasm.abi import FLAG_BITS, GPR_NAMES, PAGE_SIZE, SEG_BASE_NAMES
 from tcg2wasm.errors import Tcg2WasmError
 
 MAGIC = b"T2WTRACE"
-FORMAT_VERSION = 2  # 2: block_seq compressed on its own and decoded on first use
+FORMAT_VERSION = 3  # 2: block_seq compressed on its own; 3: each block's execution count
+#: Versions this tcg2wasm reads (a version 2 file has no block counts: replay runs without a profile).
+READABLE_VERSIONS = (2, 3)
 _HEAD = struct.Struct("<8sHH")
 _SIZES = struct.Struct("<QQ32s")
 #: Registers every checkpoint holds.
@@ -62,11 +64,16 @@ class Region:
 
 @dataclass
 class Block:
-    """A guest block as Unicorn executed it: start pc, its bytes, its instructions (Machine counting)."""
+    """A guest block as Unicorn executed it: start pc, its bytes, its instructions (Machine counting).
+
+    ``count`` is how many times it ran (0: unknown, a version 2 trace); replay uses the counts as
+    a profile, compiling hot code at once instead of first interpreting it.
+    """
 
     pc: int
     raw: bytes
     n_insns: int
+    count: int = 0
 
 
 @dataclass
@@ -202,7 +209,7 @@ def encode(trace: Trace) -> bytes:
         "meta": trace.meta,
         "regs": trace.regs,
         "regions": [_region_json(r, blobs) for r in trace.regions],
-        "blocks": [[b.pc, blobs.put(b.raw), b.n_insns] for b in trace.blocks],
+        "blocks": [[b.pc, blobs.put(b.raw), b.n_insns, b.count] for b in trace.blocks],
         "block_seq": blobs.put(lzma.compress(seq.tobytes(), preset=1)),
         "n_blocks": len(seq),
         "checkpoints": [[c.icount, c.kind, [c.regs[n] for n in TRACE_REGS], c.flag_mask, c.block_index]
@@ -232,9 +239,10 @@ def read_header(data: bytes, source: str) -> tuple[int, str, bytes]:
     magic, version, vlen = _HEAD.unpack_from(data)
     if magic != MAGIC:
         raise TraceFormatError(f"{source}: not a tcg2wasm trace (bad magic {magic!r})")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
+        readable = " and ".join(map(str, READABLE_VERSIONS))
         raise TraceFormatError(f"{source}: trace format version {version}, this tcg2wasm ({__version__}) reads "
-                               f"version {FORMAT_VERSION} only; re-record the trace")
+                               f"versions {readable} only; re-record the trace")
     pos = _HEAD.size + vlen
     if len(data) < pos + _SIZES.size:
         raise TraceFormatError(f"{source}: truncated trace (header cut short)")
@@ -275,7 +283,7 @@ def _decode(meta: dict[str, Any], blob: memoryview) -> Trace:
         data = get(r["data"])
         pages = {o: data[i * PAGE_SIZE : (i + 1) * PAGE_SIZE] for i, o in enumerate(r["pages"])}
         regions.append(Region(r["addr"], r["size"], r["perms"], pages))
-    blocks = [Block(pc, get(ref), n) for pc, ref, n in meta["blocks"]]
+    blocks = [Block(b[0], get(b[1]), b[2], b[3] if len(b) > 3 else 0) for b in meta["blocks"]]
     seq = get(meta["block_seq"])  # still compressed: see Trace.block_seq
     checkpoints = [Checkpoint(ic, kind, dict(zip(TRACE_REGS, values, strict=True)), mask, bi)
                    for ic, kind, values, mask, bi in meta["checkpoints"]]

@@ -168,7 +168,7 @@ class Recorder:
         if not self.checkpoints or self.checkpoints[-1].icount != end.icount or end.kind != "exit":
             self.checkpoints.append(Checkpoint(end.icount, "end", regs, self.tracker.flag_mask, len(self.tracker.seq)))
         t = self.tracker
-        blocks = [Block(b.pc, b.raw, b.n_insns) for b in t.blocks]
+        blocks = [Block(b.pc, b.raw, b.n_insns, b.count) for b in t.blocks]
         return Trace(self.meta, self.regs, self.regions, blocks, array("I", t.seq), self.checkpoints, self.events,
                      end)
 

@@ -81,6 +81,22 @@ def wasm_machine(trace: Trace, engine: str = "wasm") -> Any:
     return machine
 
 
+def seed_from_counts(machine: Any, trace: Trace) -> None:
+    """Give the Machine the recording's profile: the blocks that ran, and which ran often.
+
+    A run learns this as it goes: a block is interpreted until it has missed ``hot_threshold``
+    times, and regions grow along every block the interpreter has seen, including code that
+    ran once. A replay knows the counts in advance, so blocks that will run at least
+    ``hot_threshold`` times are compiled at their first miss, and regions hold only those
+    (code that runs a few times costs less to interpret than to compile). Version 2 traces
+    carry no counts: the Machine then profiles as in a run.
+    """
+    if not hasattr(machine, "seed_profile") or not any(b.count for b in trace.blocks):
+        return
+    hot = {b.pc for b in trace.blocks if b.count >= machine.hot_threshold}
+    machine.seed_profile(hot, hot=hot)
+
+
 def reference_tracker(trace: Trace) -> UcTracker:
     """Unicorn on the image, with every recorded block's bytes written over it (first version of each)."""
     tracker = UcTracker()
@@ -235,6 +251,7 @@ def replay(trace: Trace, *, engine: str = "wasm", progress: bool = False, narrow
            ) -> ReplayResult:
     """Replay ``trace`` on ``engine``; on a divergence the result's report names the first bad instruction."""
     machine = wasm_machine(trace, engine)
+    seed_from_counts(machine, trace)
     base = [0]
     injector = SyscallInjector(trace, _machine_icount(machine, base))
     machine.syscall_handler = injector

@@ -98,6 +98,7 @@ class BlockInfo:
     insns: list[InsnInfo]
     clears: int
     sets: int
+    count: int = 0  # executions so far (while the sequence is recorded): the replay's profile
 
     @property
     def n_insns(self) -> int:
@@ -176,3 +177,4 @@ class UcTracker:
             self.last = info.insns[-1]
         if self.record_seq:
             self.seq.append(info.index)
+            info.count += 1
