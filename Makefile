@@ -21,7 +21,7 @@ PYTHON_FOR_VENV ?= $(shell \
 # its time budget; `make test-diff` is the full-strength differential run (200 states per form).
 TEST_EXAMPLES ?= 20
 
-.PHONY: venv demo test test-diff guest-tools guests lint bench examples clean
+.PHONY: venv demo test test-diff golden-accept guest-tools guests lint bench examples clean
 
 venv: $(STAMP)
 
@@ -46,6 +46,11 @@ test: $(STAMP) guest-tools
 
 test-diff: $(STAMP)
 	TCG2WASM_EXAMPLES=200 $(VENV)/bin/pytest -q tests/test_lift_*.py
+
+# Rewrite tests/golden/*.txt from the current translator output and list the changed files;
+# review the golden diff and commit it with the change (docs/testing.md).
+golden-accept: $(STAMP)
+	TCG2WASM_ACCEPT_GOLDEN=1 $(VENV)/bin/pytest -q tests/test_golden.py
 
 # busybox-static provides real guest programs for the user-mode tests; installed when missing (as root).
 guest-tools:

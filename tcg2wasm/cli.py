@@ -20,7 +20,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ EXIT_USAGE = 2
 ENGINES = ("wasm", "interp", "unicorn")
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 DEMO_CASES = ("sieve", "crc32")
+SHOW_MAX_BLOCKS = 8
 SUMMARY_STATS = ("guest_insns", "fallback_insns", "blocks_translated", "regions_translated", "modules",
                  "host_exits", "translate_seconds", "run_seconds")
 
@@ -154,25 +155,38 @@ def _show_block(tb: Any, optimized: Any) -> list[str]:
     return lines
 
 
-def cmd_show(args: argparse.Namespace) -> int:
+def show_case(case: Case, *, pc: int | None = None, max_blocks: int = SHOW_MAX_BLOCKS,
+              wat: bool = True) -> Iterator[str]:
+    """The lines ``tcg2wasm show`` prints for one case (the golden tests compare exactly these)."""
     from tcg2wasm.backend.wasm import region_wat
     from tcg2wasm.cfg.region import Region, RegionError, discover_region
     from tcg2wasm.opt import optimize_tb
 
-    cases = _load_all([args.case])
-    for case in cases:
-        entry = case.entry if args.pc is None else args.pc
-        try:
-            region = discover_region(_translator(case), entry, max_blocks=args.max_blocks)
-        except RegionError as e:
-            raise UsageError(f"{case.source}: case {case.name!r}: {e}") from None
-        optimized = {pc: optimize_tb(tb) for pc, tb in region.blocks.items()}
-        print(f"# case {case.name}: region at 0x{entry:x}, {len(region.blocks)} blocks")
-        for pc, tb in region.blocks.items():
-            print("\n".join(_show_block(tb, optimized[pc])))
-        if not args.no_wat:
-            print("-- wat (region of the optimized blocks)")
-            print(region_wat(Region(region.entry, optimized)))
+    entry = case.entry if pc is None else pc
+    try:
+        region = discover_region(_translator(case), entry, max_blocks=max_blocks)
+    except RegionError as e:
+        raise UsageError(f"{case.source}: case {case.name!r}: {e}") from None
+    optimized = {block_pc: optimize_tb(tb) for block_pc, tb in region.blocks.items()}
+    yield f"# case {case.name}: region at 0x{entry:x}, {len(region.blocks)} blocks"
+    for block_pc, tb in region.blocks.items():
+        yield from _show_block(tb, optimized[block_pc])
+    if wat:
+        yield "-- wat (region of the optimized blocks)"
+        yield region_wat(Region(region.entry, optimized))
+
+
+def show_text(path: str | Path, *, pc: int | None = None, max_blocks: int = SHOW_MAX_BLOCKS,
+              wat: bool = True) -> str:
+    """Everything ``tcg2wasm show PATH`` prints to stdout, as one string."""
+    return "".join(f"{line}\n" for case in _load_all([str(path)])
+                   for line in show_case(case, pc=pc, max_blocks=max_blocks, wat=wat))
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    for case in _load_all([args.case]):
+        for line in show_case(case, pc=args.pc, max_blocks=args.max_blocks, wat=not args.no_wat):
+            print(line)
     return EXIT_OK
 
 
@@ -251,7 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="show a case's blocks: asm, ops before/after optimization, wat")
     p.add_argument("case", metavar="CASE.json")
     p.add_argument("--pc", type=_int, help="region entry (default: the case's rip)")
-    p.add_argument("--max-blocks", type=_int, default=8, help="blocks to discover from the entry (default 8)")
+    p.add_argument("--max-blocks", type=_int, default=SHOW_MAX_BLOCKS,
+                   help=f"blocks to discover from the entry (default {SHOW_MAX_BLOCKS})")
     p.add_argument("--no-wat", action="store_true", help="leave out the wasm text")
     p.set_defaults(func=cmd_show)
 
