@@ -25,7 +25,7 @@ TEST_EXAMPLES ?= 20
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@if [ ! -x $(PY) ]; then \
 	  if [ -z "$(PYTHON_FOR_VENV)" ]; then \
 	    echo "error: no Python >= 3.12 found (looked for python3.12/python3.13 on PATH and under \$$(pyenv root)/versions/3.1[2-9]*)." >&2; \
@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml
 	  echo "creating $(VENV) with $(PYTHON_FOR_VENV)"; \
 	  $(PYTHON_FOR_VENV) -m venv $(VENV); \
 	fi
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
