@@ -11,6 +11,7 @@ another never returns to Python; only an exit code other than
 from __future__ import annotations
 
 import ctypes
+import os
 import struct
 from collections.abc import Callable
 
@@ -21,6 +22,8 @@ from tcg2wasm.errors import TranslationError
 from tcg2wasm.ir.ops import MASK64, Exit
 
 INITIAL_TABLE_SLOTS = 64
+#: Set to 0 to turn off wasmtime's on-disk cache of compiled modules (see ``_engine_config``).
+CACHE_ENV = "TCG2WASM_WASM_CACHE"
 _U64 = struct.Struct("<Q")
 
 
@@ -109,16 +112,32 @@ class WasmLinearMemory:
         self._refresh()
 
 
+def _engine_config() -> wasmtime.Config:
+    """The engine's features, and wasmtime's compilation cache unless ``TCG2WASM_WASM_CACHE=0``.
+
+    Cranelift compiling a region costs milliseconds; the same region bytes come back every
+    time a program (or a trace) runs again, and wasmtime's cache (keyed by module bytes,
+    engine settings and wasmtime version; in ``~/.cache/wasmtime`` by default) turns that
+    compile into a file read. Where the cache cannot be set up, modules are compiled each time.
+    """
+    config = wasmtime.Config()
+    config.wasm_tail_call = True
+    config.wasm_simd = True
+    config.wasm_bulk_memory = True
+    config.memory_may_move = False  # Unicorn keeps pointers into the memory
+    if os.environ.get(CACHE_ENV, "1") != "0":
+        try:
+            config.cache = True
+        except wasmtime.WasmtimeError:
+            pass
+    return config
+
+
 class WasmRuntime:
     """One engine, store, memory, table and linker; installs region modules in table slots."""
 
     def __init__(self, initial_bytes: int = abi.GUEST_BASE + 0x10_0000) -> None:
-        config = wasmtime.Config()
-        config.wasm_tail_call = True
-        config.wasm_simd = True
-        config.wasm_bulk_memory = True
-        config.memory_may_move = False  # Unicorn keeps pointers into the memory
-        self.engine = wasmtime.Engine(config)
+        self.engine = wasmtime.Engine(_engine_config())
         self.store = wasmtime.Store(self.engine)
         min_pages = -(-initial_bytes // abi.WASM_PAGE)
         self.memory = wasmtime.Memory(
