@@ -14,9 +14,9 @@ from dataclasses import replace
 
 from tcg2wasm.ir.core import Op, TranslationBlock
 from tcg2wasm.ir.validate import validate_tb
-from tcg2wasm.opt.control import drop_jumps_to_next_op
-from tcg2wasm.opt.fold import fold_and_propagate
-from tcg2wasm.opt.liveness import eliminate_dead_code
+from tcg2wasm.opt.fold import forward_pass
+from tcg2wasm.opt.liveness import backward_pass
+from tcg2wasm.opt.shape import to_index_form, to_temp_form
 
 __all__ = ["MAX_ROUNDS", "op_histogram", "optimize_ops", "optimize_tb"]
 
@@ -27,14 +27,20 @@ CHECK_IR = os.environ.get("TCG2WASM_CHECK_IR", "") not in ("", "0")
 
 
 def optimize_ops(ops: list[Op]) -> list[Op]:
-    """Run the passes over ``ops`` to a fixpoint (or MAX_ROUNDS rounds); returns new Op objects."""
-    current = [Op(op.name, list(op.args)) for op in ops]
+    """Run the passes over ``ops`` to a fixpoint (or MAX_ROUNDS rounds); returns new Op objects.
+
+    A round is the forward pass, then the backward pass (jump cleanup and dead
+    code removal). Each pass reports whether it changed anything, so reaching
+    the fixpoint costs no comparison of op lists.
+    """
+    current = to_index_form(ops)
     for _ in range(MAX_ROUNDS):
-        new = eliminate_dead_code(drop_jumps_to_next_op(fold_and_propagate(current)))
-        if new == current:
+        folded, fold_changed = forward_pass(current)
+        new, dce_changed = backward_pass(folded)
+        if not (fold_changed or dce_changed):
             break
         current = new
-    return current
+    return to_temp_form(current)
 
 
 def optimize_tb(tb: TranslationBlock) -> TranslationBlock:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tcg2wasm.ir.core import Temp
 from tcg2wasm.ir.ops import Cond, eval_cond, to_signed
-from tcg2wasm.opt.knowledge import OptContext
+from tcg2wasm.opt.knowledge import OptContext, TempKey
 
 SWAPPED_COND: dict[Cond, Cond] = {
     Cond.EQ: Cond.EQ, Cond.NE: Cond.NE, Cond.LT: Cond.GT, Cond.GT: Cond.LT, Cond.LE: Cond.GE, Cond.GE: Cond.LE,
@@ -60,17 +59,18 @@ def _decide_against_const(cond: Cond, z_mask: int, c: int) -> bool | None:
     return None
 
 
-def decide_cond(ctx: OptContext, cond: Cond, a: Temp, b: Temp) -> bool | None:
+def decide_cond(ctx: OptContext, cond: Cond, a: TempKey, b: TempKey) -> bool | None:
     """The value of cond(a, b) if it is the same on every execution, else None."""
-    ca, cb = ctx.const(a), ctx.const(b)
+    ia, ib = ctx.info(a), ctx.info(b)
+    ca, cb = ia.const, ib.const
     if ca is not None and cb is not None:
         return eval_cond(cond, ca, cb)
     if a == b:
         return _SAME_OPERANDS.get(cond)
     if ca is not None:
-        a, b, cb, cond = b, a, ca, SWAPPED_COND[cond]
+        return _decide_against_const(SWAPPED_COND[cond], ib.z_mask, ca)
     if cb is not None:
-        return _decide_against_const(cond, ctx.z_mask(a), cb)
-    if cond in (Cond.TSTEQ, Cond.TSTNE) and ctx.z_mask(a) & ctx.z_mask(b) == 0:
+        return _decide_against_const(cond, ia.z_mask, cb)
+    if (cond == Cond.TSTEQ or cond == Cond.TSTNE) and ia.z_mask & ib.z_mask == 0:
         return cond == Cond.TSTEQ
     return None

@@ -8,19 +8,28 @@ op table, so the optimizer has no second copy of the semantics.
 
 Every folder receives an op whose inputs are already replaced by their copy
 roots, records what is known about the op's outputs, and returns the op to
-emit (possibly rewritten) or None to drop it.
+emit (possibly rewritten) or None to drop it. A folder that keeps an op
+returns the very object it was given, which lets the driver see cheaply that
+a round changed nothing.
+
+The passes run on ops in index form (``shape.py``), but a folder only compares
+and hashes its temps, so it works on Temp objects as well.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from tcg2wasm.ir.core import Op, Temp
-from tcg2wasm.ir.ops import MASK64, Cond, MemOp, OpFlag, memop_size
+from tcg2wasm.ir.core import Op
+from tcg2wasm.ir.ops import MASK64, Cond, MemOp, PureFn, memop_size
 from tcg2wasm.opt.conditions import decide_cond
-from tcg2wasm.opt.knowledge import OptContext, TempInfo
+from tcg2wasm.opt.knowledge import OptContext, TempInfo, TempKey, const_info, known_bits
+from tcg2wasm.opt.shape import SHAPES, OpShape
 
 Folder = Callable[[OptContext, Op], Op | None]
+COND_OF: dict[int, Cond] = {int(c): c for c in Cond}
+"""``Cond(value)`` as a plain lookup (the enum call is slow for the per-op paths)."""
 
 
 # -- shared rewrites ------------------------------------------------------------
@@ -30,11 +39,13 @@ def to_const(ctx: OptContext, op: Op, value: int) -> Op | None:
     value &= MASK64
     if ctx.is_const(out, value):
         return None
-    ctx.define(out, TempInfo.of_const(value))
+    ctx.define(out, const_info(value))
+    if op.name == "movi_i64" and op.args[1] == value:
+        return op
     return Op("movi_i64", [out, value])
 
 
-def to_mov(ctx: OptContext, op: Op, src: Temp) -> Op | None:
+def to_mov(ctx: OptContext, op: Op, src: TempKey) -> Op | None:
     """Replace the single-output ``op`` by ``mov out, src``; drop it when out already holds src."""
     out = op.args[0]
     value = ctx.const(src)
@@ -43,6 +54,8 @@ def to_mov(ctx: OptContext, op: Op, src: Temp) -> Op | None:
     if ctx.canon(out) == src:
         return None
     ctx.define_copy(out, src)
+    if op.name == "mov_i64" and op.args[1] == src:
+        return op
     return Op("mov_i64", [out, src])
 
 
@@ -50,13 +63,45 @@ def finish(ctx: OptContext, op: Op, z_mask: int = MASK64, s_bits: int = 64) -> O
     """Keep the pure single-output ``op``, recording the known bits of its result."""
     if z_mask == 0:
         return to_const(ctx, op, 0)
-    ctx.define(op.args[0], TempInfo(None, z_mask & MASK64, s_bits))
+    z_mask &= MASK64
+    if z_mask == MASK64 and s_bits == 64:
+        ctx.forget(op.args[0])  # nothing known (``define`` with UNKNOWN)
+    else:
+        ctx.define(op.args[0], known_bits(z_mask, s_bits))
+    return op
+
+
+def keep_without_outputs(ctx: OptContext, op: Op) -> Op:
+    """An op writing no temp (a store, a branch, ``insn_start``…): nothing to learn."""
+    return op
+
+
+def keep_one_output_unknown(ctx: OptContext, op: Op) -> Op:
+    ctx.forget(op.args[0])
+    return op
+
+
+def keep_two_outputs_unknown(ctx: OptContext, op: Op) -> Op:
+    ctx.forget(op.args[0])
+    ctx.forget(op.args[1])
     return op
 
 
 def fold_default(ctx: OptContext, op: Op) -> Op:
-    ctx.define_outputs_unknown(op)
+    """Ops without a rule of their own: their outputs become unknown."""
+    for t in op.args[: SHAPES[op.name].n_out]:
+        ctx.forget(t)
     return op
+
+
+def default_folder(shape: OpShape) -> Folder:
+    """``fold_default``, specialised to the number of outputs."""
+    return {0: keep_without_outputs, 1: keep_one_output_unknown, 2: keep_two_outputs_unknown}.get(
+        shape.n_out, fold_default)
+
+
+def fold_movi(ctx: OptContext, op: Op) -> Op | None:
+    return to_const(ctx, op, op.args[1])
 
 
 def _low_bits(length: int) -> int:
@@ -100,33 +145,38 @@ def fold_and(ctx: OptContext, op: Op) -> Op | None:
     _, a, b = op.args
     if a == b:
         return to_mov(ctx, op, a)
-    for x, y in ((a, b), (b, a)):
-        mask = ctx.const(y)
-        if mask is not None and ctx.z_mask(x) & ~mask == 0:
-            return to_mov(ctx, op, x)  # covers x & ~0 and masking already-clear bits
-    return finish(ctx, op, ctx.z_mask(a) & ctx.z_mask(b))
+    ia, ib = ctx.info(a), ctx.info(b)
+    # x & mask, when x has no bit outside the mask (covers x & ~0)
+    if ib.const is not None and ia.z_mask & ~ib.const == 0:
+        return to_mov(ctx, op, a)
+    if ia.const is not None and ib.z_mask & ~ia.const == 0:
+        return to_mov(ctx, op, b)
+    return finish(ctx, op, ia.z_mask & ib.z_mask)
 
 
 def fold_or(ctx: OptContext, op: Op) -> Op | None:
     _, a, b = op.args
     if a == b:
         return to_mov(ctx, op, a)
-    for x, y in ((a, b), (b, a)):
-        if ctx.is_const(y, 0):
+    ia, ib = ctx.info(a), ctx.info(b)
+    for x, y_const in ((a, ib.const), (b, ia.const)):
+        if y_const == 0:
             return to_mov(ctx, op, x)
-        if ctx.is_const(y, MASK64):
+        if y_const == MASK64:
             return to_const(ctx, op, MASK64)
-    return finish(ctx, op, ctx.z_mask(a) | ctx.z_mask(b))
+    return finish(ctx, op, ia.z_mask | ib.z_mask)
 
 
 def fold_xor(ctx: OptContext, op: Op) -> Op | None:
     _, a, b = op.args
     if a == b:
         return to_const(ctx, op, 0)
-    for x, y in ((a, b), (b, a)):
-        if ctx.is_const(y, 0):
-            return to_mov(ctx, op, x)
-    return finish(ctx, op, ctx.z_mask(a) | ctx.z_mask(b))
+    ia, ib = ctx.info(a), ctx.info(b)
+    if ib.const == 0:
+        return to_mov(ctx, op, a)
+    if ia.const == 0:
+        return to_mov(ctx, op, b)
+    return finish(ctx, op, ia.z_mask | ib.z_mask)
 
 
 def fold_andc(ctx: OptContext, op: Op) -> Op | None:
@@ -165,10 +215,11 @@ def _fold_ext(bits: int, signed: bool) -> Folder:
 
     def fold_ext(ctx: OptContext, op: Op) -> Op | None:
         a = op.args[1]
-        z = ctx.z_mask(a)
+        info = ctx.info(a)
+        z = info.z_mask
         if not signed:
             return to_mov(ctx, op, a) if z & ~mask == 0 else finish(ctx, op, z & mask)
-        if z >> (bits - 1) == 0 or ctx.s_bits(a) <= bits:
+        if z >> (bits - 1) == 0 or info.s_bits <= bits:
             return to_mov(ctx, op, a)
         return finish(ctx, op, MASK64, bits)
 
@@ -225,7 +276,7 @@ def fold_sextract(ctx: OptContext, op: Op) -> Op | None:
 # -- comparisons and selection ------------------------------------------------------
 def fold_setcond(ctx: OptContext, op: Op) -> Op | None:
     _, a, b, cond = op.args
-    decided = decide_cond(ctx, Cond(cond), a, b)
+    decided = decide_cond(ctx, COND_OF[cond], a, b)
     if decided is not None:
         return to_const(ctx, op, int(decided))
     return finish(ctx, op, 1)
@@ -235,7 +286,7 @@ def fold_movcond(ctx: OptContext, op: Op) -> Op | None:
     _, c1, c2, v1, v2, cond = op.args
     if v1 == v2:
         return to_mov(ctx, op, v1)
-    decided = decide_cond(ctx, Cond(cond), c1, c2)
+    decided = decide_cond(ctx, COND_OF[cond], c1, c2)
     if decided is not None:
         return to_mov(ctx, op, v1 if decided else v2)
     return finish(ctx, op, ctx.z_mask(v1) | ctx.z_mask(v2), max(ctx.s_bits(v1), ctx.s_bits(v2)))
@@ -243,7 +294,7 @@ def fold_movcond(ctx: OptContext, op: Op) -> Op | None:
 
 def fold_brcond(ctx: OptContext, op: Op) -> Op | None:
     a, b, cond, label = op.args
-    decided = decide_cond(ctx, Cond(cond), a, b)
+    decided = decide_cond(ctx, COND_OF[cond], a, b)
     if decided is None:
         return op
     return Op("br", [label]) if decided else None
@@ -251,7 +302,7 @@ def fold_brcond(ctx: OptContext, op: Op) -> Op | None:
 
 def fold_trapcond(ctx: OptContext, op: Op) -> Op | None:
     a, b, cond, _ = op.args
-    return None if decide_cond(ctx, Cond(cond), a, b) is False else op
+    return None if decide_cond(ctx, COND_OF[cond], a, b) is False else op
 
 
 # -- two outputs and memory --------------------------------------------------------
@@ -266,6 +317,7 @@ def fold_qemu_ld(ctx: OptContext, op: Op) -> Op:
 
 
 FOLDERS: dict[str, Folder] = {
+    "movi_i64": fold_movi,
     "mov_i64": fold_mov,
     "add_i64": fold_add,
     "sub_i64": fold_sub,
@@ -305,31 +357,66 @@ FOLDERS: dict[str, Folder] = {
 }
 
 
+HANDLE_CONSTANTS: frozenset[str] = frozenset({"movi_i64", "mov_i64"})
+"""Pure ops whose folder gives the same result as the op table's evaluation when every input is
+constant (``to_mov`` of a constant is ``to_const``), so the forward pass skips that evaluation."""
+
+
+@dataclass(frozen=True, slots=True)
+class FoldRule:
+    """How the forward pass treats one op: the parts of its ``OpShape`` it reads, and its folder."""
+
+    n_out: int
+    n_temps: int
+    terminator: bool
+    inert: bool  # reads and writes no temp and has no rule (insn_start, goto_tb…): kept as it is
+    evaluate: PureFn | None  # the op table's semantics, for all-constant inputs
+    folder: Folder
+
+    @staticmethod
+    def of(name: str, shape: OpShape) -> FoldRule:
+        evaluate = None if name in HANDLE_CONSTANTS else shape.const_fold
+        inert = shape.n_temps == 0 and name not in FOLDERS
+        return FoldRule(shape.n_out, shape.n_temps, shape.terminator, inert, evaluate,
+                        FOLDERS.get(name, default_folder(shape)))
+
+
+RULES: dict[str, FoldRule] = {name: FoldRule.of(name, shape) for name, shape in SHAPES.items()}
+
+
 def fold_op(ctx: OptContext, op: Op) -> Op | None:
     """Simplify one op whose inputs are canonical; constant inputs are evaluated by the op table."""
-    d = op.opdef
-    if d.fold is not None and d.n_out == 1:
-        values = [ctx.const(t) for t in op.inputs]
-        if all(v is not None for v in values):
-            return to_const(ctx, op, d.fold(*values, *op.consts))
-    return FOLDERS.get(op.name, fold_default)(ctx, op)
+    return _fold(ctx, op, RULES[op.name])
+
+
+def _fold(ctx: OptContext, op: Op, rule: FoldRule) -> Op | None:
+    evaluate = rule.evaluate
+    if evaluate is not None:
+        args = op.args
+        values = ctx.consts(args[1 : rule.n_temps])
+        if values is not None:
+            return to_const(ctx, op, evaluate(*values, *args[rule.n_temps :]))
+    return rule.folder(ctx, op)
 
 
 def with_canonical_inputs(ctx: OptContext, op: Op) -> Op:
-    """A copy of ``op`` reading each input from its copy root."""
-    d = op.opdef
-    args = list(op.args)
-    for i in range(d.n_out, d.n_out + d.n_in):
-        args[i] = ctx.canon(args[i])
-    return Op(op.name, args)
+    """``op`` reading each input from its copy root: ``op`` itself when no input is a copy."""
+    return _reading_roots(ctx, op, RULES[op.name])
+
+
+def _reading_roots(ctx: OptContext, op: Op, rule: FoldRule) -> Op:
+    if rule.n_temps == rule.n_out:  # reads no temp
+        return op
+    args = ctx.canonical_args(op.args, rule.n_out, rule.n_temps)
+    return op if args is None else Op(op.name, args)
 
 
 def referenced_labels(ops: list[Op]) -> set[int]:
-    return {op.consts[-1] for op in ops if op.name in ("br", "brcond_i64")}
+    return {op.args[-1] for op in ops if op.name in ("br", "brcond_i64")}
 
 
-def fold_and_propagate(ops: list[Op]) -> list[Op]:
-    """One forward pass: fold, propagate copies, drop unreachable code and unused labels.
+def forward_pass(ops: list[Op]) -> tuple[list[Op], bool]:
+    """One forward pass, and whether its result differs from ``ops``.
 
     All knowledge is dropped at a label that some branch targets (a join
     point); an unreferenced label is only a fall-through and is removed. Ops
@@ -338,20 +425,34 @@ def fold_and_propagate(ops: list[Op]) -> list[Op]:
     ctx = OptContext()
     used = referenced_labels(ops)
     out: list[Op] = []
+    changed = False
     reachable = True
+    rules = RULES
     for op in ops:
-        if op.name == "set_label":
+        name = op.name
+        if name == "set_label":
             if op.args[0] in used:
                 ctx.reset()
                 reachable = True
                 out.append(op)
+            else:
+                changed = True
             continue
         if not reachable:
+            changed = True
             continue
-        new = fold_op(ctx, with_canonical_inputs(ctx, op))
-        if new is None:
-            continue
+        rule = rules[name]
+        if rule.inert:
+            new = op
+        else:
+            new = _fold(ctx, _reading_roots(ctx, op, rule), rule)
+            if new is not op:
+                if new is None:
+                    changed = True
+                    continue
+                changed = changed or new.name != name or new.args != op.args
+                rule = rules[new.name]
         out.append(new)
-        if new.opdef.flags & OpFlag.TERMINATOR:
+        if rule.terminator:
             reachable = False
-    return out
+    return out, changed
