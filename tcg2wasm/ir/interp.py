@@ -1,17 +1,56 @@
-"""Reference interpreter of the IR: the second backend, used by tests.
+"""The IR interpreter: the Machine's cold tier, and the second backend the tests check against.
 
-It executes a translation block op by op on a list of global values and a
-guest-memory object, with the semantics given in the op table. It is slow and
-simple on purpose: the wasm backend is checked against it and against Unicorn.
+It executes a translation block on a list of global values and a guest-memory
+object, with the semantics given in the op table. A TB is first *prepared*
+once (``tcg2wasm.ir.prepare``: ops become compact steps over value indexes,
+stored by columns, and labels become step numbers) and the prepared form is
+cached on the TB, so a block run again costs only its steps. ``_run_tb_reference`` is the plain
+op-by-op loop the tests compare the fast one with.
 """
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from tcg2wasm.ir.core import N_GLOBALS, Op, TranslationBlock
+from tcg2wasm.ir.core import N_GLOBALS, TranslationBlock
 from tcg2wasm.ir.ops import MASK64, OPS, Cond, Excp, Exit, eval_cond, memop_size, to_signed
+from tcg2wasm.ir.prepare import (
+    ADD,
+    BINARY,
+    BR,
+    BRCOND,
+    CONST,
+    EXIT_TB,
+    FAIL,
+    FIELD,
+    GOTO_PTR,
+    GOTO_TB,
+    INSN_START,
+    LOAD,
+    LOAD_SIGNED,
+    META_KEY,
+    MOV,
+    MOVCOND,
+    PURE,
+    SETCOND,
+    STORE,
+    SUB,
+    TRAPCOND,
+    TWO_OUTPUT,
+    UNARY,
+    Code,
+    PreparedTB,
+    prepared_tb,
+)
+
+__all__ = ["GuestFault", "GuestMemory", "TBResult", "forget_prepared", "run_tb"]
+
+_NO_LIMIT = sys.maxsize  # max_insns=None: more instructions than any TB has
+#: The temps' initial zeros, by count (concatenating a ready list is cheaper than building one).
+_ZEROS: tuple[list[int], ...] = tuple([0] * n for n in range(512))
 
 
 class GuestFault(Exception):
@@ -29,7 +68,7 @@ class GuestMemory(Protocol):
     def store(self, addr: int, size: int, value: int) -> None: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class TBResult:
     exit: Exit
     pc: int  # next pc, or the faulting instruction's pc
@@ -37,9 +76,118 @@ class TBResult:
     fault_addr: int = 0
 
 
-def _two_output(op: Op, v: list[int]) -> tuple[int, int]:
-    a = [v[t.index] for t in op.inputs]
-    match op.name:
+def run_tb(tb: TranslationBlock, values: list[int], mem: GuestMemory, max_insns: int | None = None) -> TBResult:
+    """Execute ``tb``; ``values[:N_GLOBALS]`` are the guest globals, updated in place.
+
+    With ``max_insns``, stop before the instruction after the first ``max_insns`` ones
+    (Exit.CONTINUE at its pc). Globals are all written back at every ``insn_start`` of a TB as
+    lifted, so the state is exact there; an optimized TB may have moved writes across
+    instructions, so only a lifted TB may be cut this way.
+
+    The TB is prepared at its first run (see ``tcg2wasm.ir.prepare``); its ops must not be
+    changed in place after that (replacing ``tb.ops`` by another list is fine).
+    """
+    prepared = tb.meta.get(META_KEY)
+    if prepared is None or not prepared.fits(tb):
+        prepared = prepared_tb(tb)
+    padding = N_GLOBALS + tb.n_temps - len(values)
+    v = values + (_ZEROS[padding] if 0 <= padding < len(_ZEROS) else [0] * padding)
+    if max_insns is None and prepared.static_pcs:
+        return _execute(prepared.code, prepared.pc_at, values, v, mem, tb.pc, _NO_LIMIT)
+    limit = _NO_LIMIT if max_insns is None else max_insns
+    return _execute(prepared.counting_code(), None, values, v, mem, tb.pc, limit)
+
+
+def forget_prepared(tb: TranslationBlock) -> None:
+    """Drop the prepared form cached on ``tb`` (benchmarks use it to time cold runs)."""
+    PreparedTB.forget(tb)
+
+
+def _execute(code: Code, pc_at: Callable[[int], int] | None, values: list[int], v: list[int],
+             mem: GuestMemory, insn_pc: int, limit: int) -> TBResult:
+    """Run prepared ``code`` on the value vector ``v`` (globals, then temps) until the TB exits.
+
+    ``i`` is the current step; ``x0[i]`` .. ``x3[i]`` are its items. ``pc_at`` gives the instruction
+    pc of a step when the code has no ``INSN_START``; otherwise (``None``) the insn_start steps
+    track the pc and count instructions up to ``limit``. The kinds are tested roughly by how often
+    they occur in lifted code.
+    """
+    kinds, x0, x1, x2, x3 = code
+    i = 0
+    started = 0
+    try:
+        while True:
+            kind = kinds[i]
+            if kind == MOV:
+                v[x0[i]] = v[x1[i]]
+            elif kind == BINARY:
+                v[x1[i]] = x0[i](v[x2[i]], v[x3[i]])
+            elif kind == FIELD:
+                v[x0[i]] = (v[x1[i]] >> x2[i]) & x3[i]
+            elif kind == CONST:
+                v[x0[i]] = x1[i]
+            elif kind == ADD:
+                v[x0[i]] = (v[x1[i]] + v[x2[i]]) & MASK64
+            elif kind == SETCOND:
+                v[x1[i]] = 1 if x0[i](v[x2[i]], v[x3[i]]) else 0
+            elif kind == UNARY:
+                v[x1[i]] = x0[i](v[x2[i]])
+            elif kind == GOTO_TB:
+                return _leave(values, v, TBResult(Exit.CONTINUE, x0[i]))
+            elif kind == LOAD:
+                v[x0[i]] = mem.load(v[x1[i]], x2[i])
+            elif kind == STORE:
+                mem.store(v[x1[i]], x2[i], v[x0[i]] & x3[i])
+            elif kind == BRCOND:
+                if x0[i](v[x1[i]], v[x2[i]]):
+                    i = x3[i]
+                    continue
+            elif kind == SUB:
+                v[x0[i]] = (v[x1[i]] - v[x2[i]]) & MASK64
+            elif kind == INSN_START:
+                insn_pc = x0[i]
+                started += 1
+                if started > limit:
+                    return _leave(values, v, TBResult(Exit.CONTINUE, insn_pc))
+            elif kind == BR:
+                i = x0[i]
+                continue
+            elif kind == GOTO_PTR:
+                return _leave(values, v, TBResult(Exit.CONTINUE, v[x0[i]]))
+            elif kind == LOAD_SIGNED:
+                sign = x3[i]
+                v[x0[i]] = ((mem.load(v[x1[i]], x2[i]) ^ sign) - sign) & MASK64
+            elif kind == MOVCOND:
+                c1, c2, v1, v2 = x2[i]
+                v[x1[i]] = v[v1] if x0[i](v[c1], v[c2]) else v[v2]
+            elif kind == PURE:
+                v[x1[i]] = x0[i](*[v[x] for x in x2[i]], *x3[i])
+            elif kind == TWO_OUTPUT:
+                v[x1[i]], v[x2[i]] = _two_output_values(x0[i], [v[x] for x in x3[i]])
+            elif kind == TRAPCOND:
+                if x0[i](v[x1[i]], v[x2[i]]):
+                    pc = insn_pc if pc_at is None else pc_at(i)
+                    return _leave(values, v, TBResult(Exit.FAULT, pc, Excp(x3[i])))
+            elif kind == EXIT_TB:
+                return _leave(values, v, TBResult(Exit(x0[i]), x1[i]))
+            elif kind == FAIL:
+                raise x0[i](x1[i])
+            else:
+                raise AssertionError(f"unknown step kind {kind} at step {i}")
+            i += 1
+    except GuestFault as f:
+        pc = insn_pc if pc_at is None else pc_at(i)
+        return _leave(values, v, TBResult(Exit.FAULT, pc, f.kind, f.addr))
+
+
+def _leave(values: list[int], v: list[int], result: TBResult) -> TBResult:
+    values[:N_GLOBALS] = v[:N_GLOBALS]
+    return result
+
+
+def _two_output_values(name: str, a: list[int]) -> tuple[int, int]:
+    """The two results of a two-output op (mulu2, muls2, divu2, divs2) on its input values."""
+    match name:
         case "mulu2_i64":
             p = a[0] * a[1]
         case "muls2_i64":
@@ -55,18 +203,16 @@ def _two_output(op: Op, v: list[int]) -> tuple[int, int]:
             q = q if (n < 0) == (d < 0) else -q
             return q & MASK64, (n - q * d) & MASK64
         case _:
-            raise AssertionError(op.name)
+            raise AssertionError(name)
     return p & MASK64, (p >> 64) & MASK64
 
 
-def run_tb(tb: TranslationBlock, values: list[int], mem: GuestMemory, max_insns: int | None = None) -> TBResult:
-    """Execute ``tb``; ``values[:N_GLOBALS]`` are the guest globals, updated in place.
+# -- the reference: one op at a time, straight from the op table (tests compare run_tb with it) --------------
 
-    With ``max_insns``, stop before the instruction after the first ``max_insns`` ones
-    (Exit.CONTINUE at its pc). Globals are all written back at every ``insn_start`` of a TB as
-    lifted, so the state is exact there; an optimized TB may have moved writes across
-    instructions, so only a lifted TB may be cut this way.
-    """
+
+def _run_tb_reference(tb: TranslationBlock, values: list[int], mem: GuestMemory,
+                      max_insns: int | None = None) -> TBResult:
+    """``run_tb`` as a plain op-by-op loop, with nothing prepared or cached."""
     v = values + [0] * (N_GLOBALS + tb.n_temps - len(values))
     started = 0
     labels = {op.args[0]: i for i, op in enumerate(tb.ops) if op.name == "set_label"}
@@ -118,12 +264,7 @@ def run_tb(tb: TranslationBlock, values: list[int], mem: GuestMemory, max_insns:
                 case "exit_tb":
                     return _leave(values, v, TBResult(Exit(op.args[0]), op.args[1]))
                 case _:
-                    lo, hi = _two_output(op, v)
+                    lo, hi = _two_output_values(name, [v[t.index] for t in op.inputs])
                     v[op.args[0].index], v[op.args[1].index] = lo, hi
     except GuestFault as f:
         return _leave(values, v, TBResult(Exit.FAULT, insn_pc, f.kind, f.addr))
-
-
-def _leave(values: list[int], v: list[int], result: TBResult) -> TBResult:
-    values[:N_GLOBALS] = v[:N_GLOBALS]
-    return result
