@@ -74,6 +74,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) tools/bench.py
 	$(PY) tools/trace_bench.py
+	$(PY) tools/programs_bench.py
 
 # Rebuild the case JSON of every examples/*.S (needs GNU as and objcopy).
 examples: $(STAMP)

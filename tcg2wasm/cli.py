@@ -26,6 +26,7 @@ from typing import Any
 
 from tcg2wasm.cases import RESULT_REGS, Case, RunResult, case_fetch, check_result, load_cases, run_case
 from tcg2wasm.errors import Tcg2WasmError
+from tcg2wasm.gctune import tune_for_commands
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -293,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tune_for_commands()
     try:
         return args.func(args)
     except BrokenPipeError:  # output piped into `head` (an OSError: caught first)

@@ -10,6 +10,7 @@ another never returns to Python; only an exit code other than
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import struct
@@ -126,10 +127,8 @@ def _engine_config() -> wasmtime.Config:
     config.wasm_bulk_memory = True
     config.memory_may_move = False  # Unicorn keeps pointers into the memory
     if os.environ.get(CACHE_ENV, "1") != "0":
-        try:
+        with contextlib.suppress(wasmtime.WasmtimeError):  # no usable cache directory
             config.cache = True
-        except wasmtime.WasmtimeError:
-            pass
     return config
 
 

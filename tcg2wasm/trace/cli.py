@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tcg2wasm.errors import Tcg2WasmError
+from tcg2wasm.gctune import tune_for_commands
 from tcg2wasm.trace import format as trace_format
 from tcg2wasm.trace.record import DEFAULT_EVERY, record_case, record_program
 from tcg2wasm.trace.replay import replay
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tcg2wasm", description="trace record and replay")
     add_trace_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
+    tune_for_commands()
     try:
         return args.func(args)
     except (Tcg2WasmError, ValueError, OSError) as e:
