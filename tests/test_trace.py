@@ -65,6 +65,24 @@ def test_version_2_trace_still_replays(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.ok, result.report
 
 
+def test_memory_digest_sees_one_byte_anywhere() -> None:
+    """The version 3 digest leaves zero pages out; any byte written anywhere still changes it."""
+    from tcg2wasm import Machine
+
+    m = Machine()
+    m.mem_map(0x10000, 0x4000, "rw")
+    m.mem_map(0x7F000000, 0x200000, "rw")
+    m.mem_write(0x10000, b"\x01" * 100)
+    digests = {tf.memory_digest(m)}
+    for addr, value in ((0x7F1FFFFF, b"\x01"), (0x7F000000, b"\x02"), (0x10000, b"\x00"), (0x13FFF, b"\x09")):
+        m.mem_write(addr, value)
+        digests.add(tf.memory_digest(m))
+    assert len(digests) == 5
+    m.mem_map(0x20000, 0x1000, "r")  # a new zero mapping changes the layout, hence the digest
+    assert tf.memory_digest(m) not in digests
+    assert tf.memory_digest(m, version=2) != tf.memory_digest(m, version=3)
+
+
 def test_block_counts_are_the_sequence(hello_trace: tf.Trace) -> None:
     counts = [0] * len(hello_trace.blocks)
     for index in hello_trace.block_seq:

@@ -14,8 +14,10 @@ from typing import Any
 from tcg2wasm.errors import Tcg2WasmError
 from tcg2wasm.gctune import tune_for_commands
 from tcg2wasm.trace import format as trace_format
-from tcg2wasm.trace.record import DEFAULT_EVERY, record_case, record_program
-from tcg2wasm.trace.replay import replay
+from tcg2wasm.trace.format import DEFAULT_EVERY
+
+# record (the Linux layer, pyelftools, Unicorn) and replay are imported by their commands only:
+# each command loads what it uses, and the rest of the CLI loads neither.
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
 
@@ -31,6 +33,8 @@ def _positive(text: str) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
+    from tcg2wasm.trace.record import record_case, record_program
+
     if args.case is not None:
         if args.program:
             raise Tcg2WasmError("record: give either PROG [ARGS...] or --case CASE.json, not both")
@@ -53,6 +57,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    from tcg2wasm.trace.replay import replay
+
     trace = trace_format.load(args.trace)
     progress = sys.stderr.isatty() and not args.no_progress
     result = replay(trace, engine=args.engine, progress=progress)

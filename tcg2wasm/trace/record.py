@@ -20,6 +20,7 @@ from tcg2wasm.linux.stack import build_stack
 from tcg2wasm.linux.syscalls import SYSCALL_NAMES, GuestExit, LinuxSyscalls
 from tcg2wasm.oracle.uc_machine import UnicornMachine
 from tcg2wasm.trace.format import (
+    DEFAULT_EVERY,
     FORMAT_VERSION,
     TRACE_REGS,
     Block,
@@ -33,7 +34,6 @@ from tcg2wasm.trace.format import (
 from tcg2wasm.trace.ucrun import BlockInfo, UcTracker
 
 #: Blocks between two periodic checkpoints (``--every``).
-DEFAULT_EVERY = 100_000  # blocks between register checkpoints: cheap enough that replay keeps pace with run
 #: The environment a recorded program gets unless told otherwise: fixed, so recordings are reproducible.
 DEFAULT_ENV: tuple[str, ...] = ("HOME=/", "LANG=C", "PATH=/bin:/usr/bin", "TERM=dumb")
 #: AT_RANDOM bytes (the stack-protector and pointer-guard seed of libc).
