@@ -1,21 +1,30 @@
 """Replay speed against `tcg2wasm run --engine wasm` on the same program (issue 4's 10^8-instruction check).
 
-Records guests/bin/compute.musl (about 2.8e8 guest instructions) in Unicorn once, then times, in the same
-run and alternating, ``--pairs`` wasm runs of the program and replays of its trace (both as commands, process
-start included), and prints each pair, the medians and the median of the per-pair ratios. Shared machines are
-noisy: read the medians, not one pair.
+Two workloads of more than 10^8 guest instructions each:
 
-    .venv/bin/python tools/trace_bench.py [--pairs 7] [--program guests/bin/compute.musl] [--trace FILE]
+- ``compute``: guests/bin/compute.musl (2.8e8 instructions; a few hot loops, little code);
+- ``gzip``: busybox ``gzip -c`` of a generated 1.4 MB text file (2.6e8 instructions; more code,
+  so translation matters more).
+
+Each is recorded in Unicorn once (a minute or two; the trace is kept in /tmp), then ``--pairs``
+wasm runs of the program and replays of its trace are timed alternately, both as commands
+(process start included). Prints each pair, the medians and the median of the per-pair ratios,
+in wall and CPU time. Shared machines are noisy: read the medians, not one pair.
+
+    .venv/bin/python tools/trace_bench.py [--pairs 7] [--workload compute|gzip|all]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,8 +48,8 @@ def _timed(cmd: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def _timed_run(program: Path) -> tuple[float, float]:
-    return _timed([sys.executable, "-m", "tcg2wasm", "run", str(program)])
+def _timed_run(argv: list[str]) -> tuple[float, float]:
+    return _timed([sys.executable, "-m", "tcg2wasm", "run", *argv])
 
 
 def _timed_replay(trace_path: Path) -> tuple[float, float]:
@@ -48,27 +57,73 @@ def _timed_replay(trace_path: Path) -> tuple[float, float]:
     return _timed([sys.executable, "-m", "tcg2wasm", "replay", "--no-progress", str(trace_path)])
 
 
+def _gzip_input() -> Path:
+    path = Path("/tmp/tcg2wasm-bench-lines.txt")
+    if not path.exists():
+        path.write_text("".join(f"{(i * 7919) % 1000003} line {i} {('alpha', 'beta', 'gamma')[i % 3]}\n"
+                                for i in range(60_000)))
+    return path
+
+
+def _workload(name: str) -> tuple[list[str], list[str]]:
+    """(argv for `tcg2wasm run`, argv the recording gives the guest)."""
+    if name == "compute":
+        program = ROOT / "guests" / "bin" / "compute.musl"
+        return [str(program)], [program.name]
+    return ["/bin/busybox", "gzip", "-c", str(_gzip_input())], ["busybox", "gzip", "-c", str(_gzip_input())]
+
+
+def _trace_for(name: str, run_argv: list[str], guest_argv: list[str]) -> Path:
+    path = Path(f"/tmp/tcg2wasm-bench-{name}.v{trace_format.FORMAT_VERSION}.t2wt")  # re-recorded per format
+    if not path.exists():
+        print(f"recording {' '.join(guest_argv)} in Unicorn (a minute or two) -> {path}", flush=True)
+        with _stdout_to_devnull():  # the guest's output passes through while recording
+            trace = record_program(run_argv[0], guest_argv, every=DEFAULT_EVERY)
+        trace_format.save(trace, path)
+    return path
+
+
+@contextlib.contextmanager
+def _stdout_to_devnull() -> Iterator[None]:
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(devnull)
+        os.close(saved)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--program", type=Path, default=ROOT / "guests" / "bin" / "compute.musl")
-    default_trace = Path(f"/tmp/tcg2wasm-compute.v{trace_format.FORMAT_VERSION}.t2wt")  # re-recorded per format
-    parser.add_argument("--trace", type=Path, default=default_trace)
+    parser.add_argument("--workload", choices=("compute", "gzip", "all"), default="all")
     parser.add_argument("--pairs", type=int, default=7, help="run/replay pairs to time (default 7)")
     args = parser.parse_args()
-    if not args.trace.exists():
-        print(f"recording {args.program} in Unicorn (a few minutes) -> {args.trace}", flush=True)
-        trace_format.save(record_program(args.program, [args.program.name], every=DEFAULT_EVERY), args.trace)
-    insns = trace_format.load(args.trace).icount
-    print(f"{insns:,} guest instructions; both timed as commands (process start included)")
+    names = ("compute", "gzip") if args.workload == "all" else (args.workload,)
+    if "gzip" in names and not Path("/bin/busybox").exists():
+        print("note: /bin/busybox missing (busybox-static): the gzip workload is left out", file=sys.stderr)
+        names = tuple(n for n in names if n != "gzip")
+    for name in names:
+        run_argv, guest_argv = _workload(name)
+        _compare(name, run_argv, _trace_for(name, run_argv, guest_argv), args.pairs)
+    return 0
+
+
+def _compare(name: str, run_argv: list[str], trace: Path, pairs: int) -> None:
+    insns = trace_format.load(trace).icount
+    print(f"{name}: {insns:,} guest instructions; both timed as commands (process start included)")
     runs: list[tuple[float, float]] = []
     replays: list[tuple[float, float]] = []
-    for pair in range(args.pairs):
+    for pair in range(pairs):
         first_replay = pair % 2 == 1  # alternate the order: neither always gets the warmer machine
         if first_replay:
-            replays.append(_timed_replay(args.trace))
-        runs.append(_timed_run(args.program))
+            replays.append(_timed_replay(trace))
+        runs.append(_timed_run(run_argv))
         if not first_replay:
-            replays.append(_timed_replay(args.trace))
+            replays.append(_timed_replay(trace))
         (run_wall, run_cpu), (replay_wall, replay_cpu) = runs[-1], replays[-1]
         print(f"  pair {pair + 1}: run {run_wall:.2f} s ({run_cpu:.2f} s CPU), replay {replay_wall:.2f} s "
               f"({replay_cpu:.2f} s CPU); replay/run speed {run_wall / replay_wall:.2f}x wall, "
@@ -80,8 +135,7 @@ def main() -> int:
         print(f"{what:4}: run --engine wasm median {run_s:5.2f} s ({insns / run_s / 1e6:6.1f} M insns/s), "
               f"replay median {replay_s:5.2f} s ({insns / replay_s / 1e6:6.1f} M insns/s); replay/run speed "
               f"median {statistics.median(ratios):.2f}x (range {min(ratios):.2f}-{max(ratios):.2f}, "
-              f"{args.pairs} pairs)")
-    return 0
+              f"{pairs} pairs)")
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     trace = trace_format.load(args.trace)
     progress = sys.stderr.isatty() and not args.no_progress
-    result = replay(trace, engine=args.engine, progress=progress)
+    result = replay(trace, engine=args.engine, progress=progress, profile=not args.no_profile)
     if not result.ok:
         print(f"{args.trace}: {result.report}")
         return EXIT_DIVERGED
@@ -89,6 +89,8 @@ def add_trace_commands(subparsers: Any) -> None:
     p.add_argument("trace", help="trace file (from `record`)")
     p.add_argument("--engine", choices=("wasm", "interp"), default="wasm", help="engine to replay on")
     p.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    p.add_argument("--no-profile", action="store_true",
+                   help="ignore the recorded block counts: tier and grow regions as a run does")
     p.set_defaults(func=cmd_replay)
 
 

@@ -213,11 +213,15 @@ def machine_icount(machine: Any, base: list[int]) -> Callable[[], int]:
     return lambda: base[0] + machine._executed_this_run()  # noqa: SLF001
 
 
-def replay(trace: Trace, *, engine: str = "wasm", progress: bool = False, narrow_on_divergence: bool = True
-           ) -> ReplayResult:
-    """Replay ``trace`` on ``engine``; on a divergence the result's report names the first bad instruction."""
+def replay(trace: Trace, *, engine: str = "wasm", progress: bool = False, narrow_on_divergence: bool = True,
+           profile: bool = True) -> ReplayResult:
+    """Replay ``trace`` on ``engine``; on a divergence the result's report names the first bad instruction.
+
+    ``profile=False`` ignores the trace's block counts (the Machine profiles as in a run).
+    """
     machine = wasm_machine(trace, engine)
-    seed_from_counts(machine, trace)
+    if profile:
+        seed_from_counts(machine, trace)
     base = [0]
     injector = SyscallInjector(trace, machine_icount(machine, base))
     machine.syscall_handler = injector
