@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import os
 import pickle
 import pstats
 import sys
@@ -43,6 +42,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchutil import guest_stdout_silenced  # noqa: E402  (tools/ is on sys.path)
 
 import tcg2wasm.ir.interp as interp  # noqa: E402
 import tcg2wasm.machine as machine_module  # noqa: E402
@@ -131,25 +132,6 @@ def recording_calls(calls: list[Call], live_seconds: list[float]):
         yield
     finally:
         machine_module.run_tb = original
-
-
-@contextmanager
-def guest_stdout_silenced(enabled: bool):
-    """Send file descriptor 1 (where the guest writes) to /dev/null."""
-    if not enabled:
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(devnull)
-        os.close(saved)
 
 
 def record(argv: list[str], quiet: bool) -> tuple[list[Call], float, float, int]:

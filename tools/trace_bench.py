@@ -17,18 +17,17 @@ in wall and CPU time. Shared machines are noisy: read the medians, not one pair.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchutil import guest_stdout_silenced  # noqa: E402  (tools/ is on sys.path)
 
 from tcg2wasm.trace import format as trace_format  # noqa: E402
 from tcg2wasm.trace.format import DEFAULT_EVERY  # noqa: E402
@@ -77,24 +76,10 @@ def _trace_for(name: str, run_argv: list[str], guest_argv: list[str]) -> Path:
     path = Path(f"/tmp/tcg2wasm-bench-{name}.v{trace_format.FORMAT_VERSION}.t2wt")  # re-recorded per format
     if not path.exists():
         print(f"recording {' '.join(guest_argv)} in Unicorn (a minute or two) -> {path}", flush=True)
-        with _stdout_to_devnull():  # the guest's output passes through while recording
+        with guest_stdout_silenced():  # the guest's output passes through while recording
             trace = record_program(run_argv[0], guest_argv, every=DEFAULT_EVERY)
         trace_format.save(trace, path)
     return path
-
-
-@contextlib.contextmanager
-def _stdout_to_devnull() -> Iterator[None]:
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(devnull)
-        os.close(saved)
 
 
 def main() -> int:

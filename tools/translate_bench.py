@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import os
 import pickle
 import pstats
 import sys
@@ -40,6 +39,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchutil import guest_stdout_silenced  # noqa: E402  (tools/ is on sys.path)
 
 import tcg2wasm.frontend.x86_64.translate as translate_module  # noqa: E402
 from tcg2wasm.ir.core import TranslationBlock  # noqa: E402
@@ -67,25 +68,6 @@ def collecting_lifts(tbs: list[TranslationBlock], lift_seconds: list[float]):
         yield
     finally:
         translate_module.translate_block = original
-
-
-@contextmanager
-def guest_stdout_silenced(enabled: bool):
-    """Send file descriptor 1 (where the guest writes) to /dev/null."""
-    if not enabled:
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(devnull)
-        os.close(saved)
 
 
 def run_guest(argv: list[str], quiet: bool) -> tuple[list[TranslationBlock], list[float], int]:
