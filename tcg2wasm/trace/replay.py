@@ -75,7 +75,7 @@ def wasm_machine(trace: Trace, engine: str = "wasm") -> Any:
 
 
 def seed_from_counts(machine: Any, trace: Trace) -> None:
-    """Give the Machine the recording's profile: the blocks that ran, and which ran often.
+    """Give the Machine the recording's profile: which blocks run often.
 
     A run learns this as it goes: a block is interpreted until it has missed ``hot_threshold``
     times, and regions grow along every block the interpreter has seen, including code that
