@@ -23,7 +23,7 @@ runtime then invalidates the page's translations and re-executes the store.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -135,6 +135,20 @@ class HostAllocator:
             else:
                 merged.append((off, count))
         self._free = merged
+
+
+def _merged(chunks: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(host offset, length) pieces with neighbours that are contiguous in host memory joined.
+
+    A mapping's pages are allocated together, so a large read is then one copy, not one per page.
+    """
+    out: list[tuple[int, int]] = []
+    for off, n in chunks:
+        if out and out[-1][0] + out[-1][1] == off:
+            out[-1] = (out[-1][0], out[-1][1] + n)
+        else:
+            out.append((off, n))
+    return out
 
 
 def _check_range(what: str, addr: int, size: int) -> None:
@@ -260,8 +274,7 @@ class GuestMemory:
             addr += n
 
     def read(self, addr: int, size: int) -> bytes:
-        chunks = list(self._host_chunks("mem_read", addr, size))
-        return b"".join(self.linear.read(off, n) for off, n in chunks)
+        return b"".join(self.linear.read(off, n) for off, n in _merged(self._host_chunks("mem_read", addr, size)))
 
     def write(self, addr: int, data: bytes) -> None:
         if not isinstance(data, (bytes, bytearray, memoryview)):
