@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from tcg2wasm import abi
-from tcg2wasm.errors import GuestMemoryError
+from tcg2wasm.errors import GuestMemoryError, TranslationError
 from tcg2wasm.ir import GLOBALS, Cond, Excp, Exit, GuestInsn, IRBuilder, MemOp
 from tcg2wasm.ir.core import TranslationBlock
 from tcg2wasm.ir.interp import GuestFault, run_tb
@@ -323,3 +323,32 @@ def test_backend_region_loops_inside_wasm_and_matches_interpreter() -> None:
     assert runtime.state_read("rax") == values[abi.GLOBAL_INDEX["rax"]] == 5 + 7 * 1000
     assert runtime.state_read("icount_left") == 10**9 - 2 * 1000
     assert sum(mem_values.values()) == 1  # the first load filled the TLB; the rest stayed in wasm
+
+
+def test_i32_caller_returns_traps_and_reraises_host_exceptions() -> None:
+    """The dispatcher's fast caller behaves as wasmtime's Func.__call__ does."""
+    import wasmtime
+
+    from tcg2wasm.runtime.wasm_runtime import i32_caller
+
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+
+    def host() -> None:
+        raise KeyError("raised by a host function")
+
+    wat = """(module (import "" "h" (func $h))
+      (func (export "seven") (result i32) i32.const 7)
+      (func (export "trap") (result i32) unreachable)
+      (func (export "host") (result i32) call $h i32.const 1)
+      (func (export "takes") (param i32) (result i32) local.get 0))"""
+    instance = wasmtime.Instance(store, wasmtime.Module(engine, wat),
+                                 [wasmtime.Func(store, wasmtime.FuncType([], []), host)])
+    exports = instance.exports(store)
+    assert i32_caller(store, exports["seven"])() == 7
+    with pytest.raises(wasmtime.Trap):
+        i32_caller(store, exports["trap"])()
+    with pytest.raises(KeyError, match="raised by a host function"):
+        i32_caller(store, exports["host"])()
+    with pytest.raises(TranslationError):
+        i32_caller(store, exports["takes"])
