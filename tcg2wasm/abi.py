@@ -29,9 +29,21 @@ SEG_BASE_NAMES: tuple[str, ...] = ("fs_base", "gs_base")
 XMM_NAMES: tuple[str, ...] = tuple(f"xmm{i}" for i in range(16))
 XMM_HALF_NAMES: tuple[str, ...] = tuple(f"{x}_{half}" for x in XMM_NAMES for half in ("lo", "hi"))
 MXCSR_DEFAULT = 0x1F80  # all exceptions masked, round to nearest: what Linux starts a process with
+#: x87 FPU control word as Linux starts a process: exceptions masked, 64-bit precision, round to nearest.
+FPCW_DEFAULT = 0x037F
+#: Control-word bits fldcw keeps (IM..PM, PC, RC, X); of the reserved ones bit 6 reads as 1 and
+#: bits 7, 13-15 as 0 on the CPU (Unicorn keeps all 16 bits as loaded: docs/sse.md, "x87").
+FPCW_KEPT = 0x1F3F
+FPCW_ONES = 0x0040
+
+
+def fpcw_as_loaded(value: int) -> int:
+    """The control word the CPU holds after loading ``value`` (what fnstcw then stores)."""
+    return (value & FPCW_KEPT) | FPCW_ONES
+
 
 #: IR globals in index order: the guest state that translated code reads and writes.
-GLOBAL_NAMES: tuple[str, ...] = GPR_NAMES + FLAG_NAMES + SEG_BASE_NAMES + XMM_HALF_NAMES + ("mxcsr",)
+GLOBAL_NAMES: tuple[str, ...] = GPR_NAMES + FLAG_NAMES + SEG_BASE_NAMES + XMM_HALF_NAMES + ("mxcsr", "fpcw")
 GLOBAL_INDEX: dict[str, int] = {name: i for i, name in enumerate(GLOBAL_NAMES)}
 
 #: State block fields (i64 each) in order. The first len(GLOBAL_NAMES) are the IR globals.

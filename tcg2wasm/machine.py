@@ -64,8 +64,9 @@ def _subregisters() -> dict[str, tuple[str, int, int]]:
 
 
 SUBREGISTERS = _subregisters()
-REGISTERS: tuple[str, ...] = abi.GPR_NAMES + ("rip", "rflags") + abi.SEG_BASE_NAMES + abi.XMM_NAMES + ("mxcsr",)
+REGISTERS: tuple[str, ...] = abi.GPR_NAMES + ("rip", "rflags") + abi.SEG_BASE_NAMES + abi.XMM_NAMES + ("mxcsr", "fpcw")
 _XMM = frozenset(abi.XMM_NAMES)
+_WIDTHS = {name: 128 for name in abi.XMM_NAMES} | {"fpcw": 16}  # full registers that are not 64 bits wide
 _XMM_LO = {name: abi.GLOBAL_INDEX[f"{name}_lo"] for name in abi.XMM_NAMES}  # the _hi half follows it
 _FLAG_INDEX_BITS = tuple((abi.GLOBAL_INDEX[flag], bit) for flag, bit in abi.FLAG_BITS.items())
 
@@ -158,6 +159,7 @@ class Machine:
             self._rt.state_write(name, 0)
         self._rt.state_write("rflags_rest", abi.RFLAGS_FIXED)
         self._rt.state_write("mxcsr", abi.MXCSR_DEFAULT)
+        self._rt.state_write("fpcw", abi.FPCW_DEFAULT)
         self._rt.state_write("stop_pc", NO_STOP)
         self._tbs: dict[int, TranslationBlock] = {}  # as lifted
         self._opt_tbs: dict[int, TranslationBlock] = {}  # optimized, made on demand
@@ -209,7 +211,7 @@ class Machine:
         key = self._reg_name(name)
         if not isinstance(value, int) or isinstance(value, bool):
             raise RegisterError(f"reg_write({name!r}): value must be an int, got {value!r}")
-        full, shift, width = SUBREGISTERS.get(key, (key, 0, 128 if key in _XMM else 64))
+        full, shift, width = SUBREGISTERS.get(key, (key, 0, _WIDTHS.get(key, 64)))
         if not -(1 << (width - 1)) <= value < 1 << width:
             raise RegisterError(f"reg_write({name!r}): {value:#x} does not fit {width} bits")
         field = ((1 << width) - 1) << shift

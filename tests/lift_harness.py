@@ -3,7 +3,10 @@
 A snippet runs from CODE_ADDR until it falls off its end (or faults) with a
 data area at DATA_ADDR and a stack at STACK_ADDR. Registers, defined flags and
 the data/stack areas must match Unicorn; flags iced-x86 reports as undefined
-for any instruction of the snippet are masked.
+for any instruction of the snippet are masked. The x87 control word ``fpcw`` is
+initialised (``regs["fpcw"]``, else 0x037F as Linux starts a process) and
+compared too: the Unicorn and the Machine of a snippet are reused across
+examples, and without this one example's fldcw would leak into the next.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import unicorn.x86_const as ux
 from hypothesis import strategies as st
 
 from tcg2wasm import Machine
-from tcg2wasm.abi import FLAG_BITS, GPR_NAMES
+from tcg2wasm.abi import FLAG_BITS, FPCW_DEFAULT, GPR_NAMES
 from tcg2wasm.ir import Excp, Exit
 from tcg2wasm.ir.interp import GuestFault, run_tb
 
@@ -43,7 +46,7 @@ _UC_REG = {name: getattr(ux, f"UC_X86_REG_{name.upper()}") for name in GPR_NAMES
 
 @dataclass
 class Outcome:
-    regs: dict[str, int]  # 16 GPRs, rip, rflags
+    regs: dict[str, int]  # 16 GPRs, rip, rflags, fpcw
     memory: dict[int, bytes]  # data and stack areas
     stop: str  # "end" or a fault kind name
     stop_pc: int
@@ -110,6 +113,7 @@ def run_unicorn(code: bytes, regs: dict[str, int], data: bytes = b"") -> Outcome
     mu.reg_write(ux.UC_X86_REG_FS_BASE, regs.get("fs_base", 0))
     mu.reg_write(ux.UC_X86_REG_GS_BASE, regs.get("gs_base", 0))
     mu.reg_write(ux.UC_X86_REG_RFLAGS, regs.get("rflags", 0x202))
+    mu.reg_write(ux.UC_X86_REG_FPCW, regs.get("fpcw", FPCW_DEFAULT))
     stop = {"kind": "end"}
 
     def on_interrupt(mu_: uc.Uc, intno: int, _user: object) -> None:
@@ -128,6 +132,7 @@ def run_unicorn(code: bytes, regs: dict[str, int], data: bytes = b"") -> Outcome
     out = {name: mu.reg_read(r) for name, r in _UC_REG.items()}
     out["rip"] = mu.reg_read(ux.UC_X86_REG_RIP)
     out["rflags"] = mu.reg_read(ux.UC_X86_REG_RFLAGS)
+    out["fpcw"] = mu.reg_read(ux.UC_X86_REG_FPCW)
     mem = {addr: bytes(mu.mem_read(addr, len(buf))) for addr, buf in _image(data).items()}
     mu.hook_del(hook)
     if stop["kind"] != "end":
@@ -188,6 +193,7 @@ def run_interp(code: bytes, regs: dict[str, int], data: bytes = b"", optimize: b
 
     mem = _DictMemory(code, data)
     values = [0] * len(GLOBAL_NAMES)
+    values[GLOBAL_INDEX["fpcw"]] = FPCW_DEFAULT
     for name, value in regs.items():
         if name in GLOBAL_INDEX:
             values[GLOBAL_INDEX[name]] = value
@@ -215,11 +221,12 @@ def run_interp(code: bytes, regs: dict[str, int], data: bytes = b"", optimize: b
     out = {name: values[GLOBAL_INDEX[name]] for name in GPR_NAMES}
     out["rip"] = pc
     out["rflags"] = _join_rflags(values)
+    out["fpcw"] = values[GLOBAL_INDEX["fpcw"]]
     return Outcome(out, {a: bytes(b) for a, b in mem.areas.items()}, stop, pc)
 
 
 @functools.lru_cache(maxsize=4)
-def _machine_for(code: bytes, engine: str) -> Machine:
+def machine_for(code: bytes, engine: str) -> Machine:
     """One Machine per snippet and engine, reused across examples, so each snippet compiles once."""
     m = Machine(engine=engine, hot_threshold=1)  # compile at once: the wasm path is what is tested
     m.mem_map(CODE_ADDR, 0x1000, "rx")
@@ -231,16 +238,17 @@ def _machine_for(code: bytes, engine: str) -> Machine:
 
 def run_machine(code: bytes, regs: dict[str, int], data: bytes = b"", engine: str = "wasm") -> Outcome:
     """Run through the public Machine API (wasm or interp engine)."""
-    m = _machine_for(code, engine)
+    m = machine_for(code, engine)
     for addr, buf in _image(data).items():
         m.mem_write(addr, bytes(buf))
     for name in (*GPR_NAMES, "fs_base", "gs_base"):
         m.reg_write(name, regs.get(name, 0))
     m.reg_write("rflags", regs.get("rflags", 0x202))
+    m.reg_write("fpcw", regs.get("fpcw", FPCW_DEFAULT))
     end = CODE_ADDR + len(code)
     reason = m.run(CODE_ADDR, until=end, count=MAX_INSNS)
     stop = "end" if reason.kind == "until" else (reason.fault or reason.kind)
-    out = {name: m.reg_read(name) for name in (*GPR_NAMES, "rip", "rflags")}
+    out = {name: m.reg_read(name) for name in (*GPR_NAMES, "rip", "rflags", "fpcw")}
     mem = {addr: m.mem_read(addr, len(buf)) for addr, buf in _image(data).items()}
     return Outcome(out, mem, stop, out["rip"], {"stats": m.stats})
 

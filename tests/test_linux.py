@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import shutil
 import subprocess
@@ -65,6 +66,17 @@ def test_busybox_applet_matches_native_run(engine: str, applet: list[str], text_
     result = tcg2wasm_run(engine, BUSYBOX, *argv)
     assert result.stdout == native.stdout, result.stderr.decode()[-2000:]
     assert result.returncode == native.returncode
+
+
+@pytest.mark.skipif(not Path(BUSYBOX).exists(), reason="busybox-static is not installed (make test installs it)")
+def test_busybox_awk_sum_runs_without_the_fallback(text_file: Path, tmp_path: Path) -> None:
+    """awk converts every number with libc code that stores the x87 control word (fnstcw): it is lifted."""
+    argv = ["awk", "{s+=$1}END{print(s)}", str(text_file)]
+    native = subprocess.run([BUSYBOX, *argv], capture_output=True, timeout=60)
+    stats = tmp_path / "stats.json"
+    result = tcg2wasm_run("wasm", "--stats-json", str(stats), BUSYBOX, *argv)
+    assert result.stdout == native.stdout and result.returncode == native.returncode, result.stderr.decode()[-2000:]
+    assert json.loads(stats.read_text())["fallback_insns"] == 0
 
 
 @pytest.mark.skipif(not Path(BUSYBOX).exists(), reason="busybox-static is not installed (make test installs it)")

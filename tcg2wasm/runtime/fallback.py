@@ -4,7 +4,9 @@ The Unicorn instance lives as long as the machine (so x87/SSE state the IR does
 not model yet persists between fallback instructions). It shares the guest
 pages themselves: every run of guest pages contiguous in guest and host memory
 is mapped with ``mem_map_ptr`` onto the wasm linear memory, so nothing is
-copied. Only registers are synchronised, before and after each instruction.
+copied. Only registers are synchronised, before and after each instruction;
+among them the x87 control word ``fpcw``, guest state of ours since fldcw is
+lifted, so that x87 arithmetic in Unicorn rounds as the program asked.
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ from tcg2wasm import abi
 from tcg2wasm.ir.ops import MASK64, Excp
 from tcg2wasm.runtime.memory import PERM_R, PERM_W, PERM_X, GuestMemory, HostRun
 
-LINUX_FPCW = 0x37F
-LINUX_MXCSR = 0x1F80
+LINUX_FPCW = abi.FPCW_DEFAULT
+LINUX_MXCSR = abi.MXCSR_DEFAULT
 SYNC_REGS: dict[str, int] = {name: getattr(X, f"UC_X86_REG_{name.upper()}") for name in abi.GPR_NAMES}
 SYNC_REGS |= {"rip": X.UC_X86_REG_RIP, "rflags": X.UC_X86_REG_RFLAGS,
-              "fs_base": X.UC_X86_REG_FS_BASE, "gs_base": X.UC_X86_REG_GS_BASE, "mxcsr": X.UC_X86_REG_MXCSR}
+              "fs_base": X.UC_X86_REG_FS_BASE, "gs_base": X.UC_X86_REG_GS_BASE, "mxcsr": X.UC_X86_REG_MXCSR,
+              "fpcw": X.UC_X86_REG_FPCW}
 SYNC_REGS |= {name: getattr(X, f"UC_X86_REG_{name.upper()}") for name in abi.XMM_NAMES}
 _MEM_FAULTS: dict[int, Excp] = {
     UC_MEM_READ_UNMAPPED: Excp.READ_UNMAPPED, UC_MEM_WRITE_UNMAPPED: Excp.WRITE_UNMAPPED,
@@ -141,7 +144,10 @@ class UnicornFallback:
             if fault is not None:
                 return StepResult(None, fault, error=f"cpu exception vector {self._vector}")
             return StepResult(None, vector=self._vector)
-        return StepResult({name: self.uc.reg_read(reg) for name, reg in SYNC_REGS.items()})
+        out = {name: self.uc.reg_read(reg) for name, reg in SYNC_REGS.items()}
+        if out["fpcw"] != regs["fpcw"]:  # loaded (fldenv, frstor, fxrstor...): reserved bits as on the CPU
+            out["fpcw"] = abi.fpcw_as_loaded(out["fpcw"])
+        return StepResult(out)
 
 
 _CPUID_CODE_ADDR = 0x1000

@@ -15,4 +15,5 @@ from tcg2wasm.frontend.x86_64 import (  # noqa: F401
     sem_sse_int,
     sem_sse_move,
     sem_string,
+    sem_x87,
 )
