@@ -63,7 +63,7 @@ STATE_OFFSET: dict[str, int] = {name: STATE_BASE + 8 * i for i, name in enumerat
 STATE_SIZE = 8 * len(STATE_FIELDS)
 
 JC_BASE = 0x2000
-JC_ENTRIES = 4096  # power of two
+JC_ENTRIES = 1 << 16  # power of two; 1 MiB. 4096 let two hot return points of busybox awk evict each other every line
 JC_ENTRY_SIZE = 16
 JC_INVALID_PC = 0xFFFF_FFFF_FFFF_FFFF  # never a block start the cache can hold (odd and ~0)
 
