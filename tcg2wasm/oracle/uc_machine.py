@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import unicorn as uc
 import unicorn.x86_const as ux
 
+from tcg2wasm import abi
 from tcg2wasm.abi import GPR_NAMES
 from tcg2wasm.errors import GuestMemoryError, RegisterError
 
@@ -50,8 +51,8 @@ class UnicornStats:
 class UnicornMachine:
     def __init__(self) -> None:
         self.uc = uc.Uc(uc.UC_ARCH_X86, uc.UC_MODE_64)
-        self.uc.reg_write(ux.UC_X86_REG_FPCW, 0x37F)
-        self.uc.reg_write(ux.UC_X86_REG_MXCSR, 0x1F80)
+        self.uc.reg_write(ux.UC_X86_REG_FPCW, abi.FPCW_DEFAULT)
+        self.uc.reg_write(ux.UC_X86_REG_MXCSR, abi.MXCSR_DEFAULT)
         self.syscall_handler = None
         self.stats = UnicornStats()
         self._pending: BaseException | None = None

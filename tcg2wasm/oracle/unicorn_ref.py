@@ -35,6 +35,7 @@ from unicorn import (
 )
 from unicorn import x86_const as X
 
+from tcg2wasm import abi
 from tcg2wasm.abi import GPR_NAMES
 from tcg2wasm.cases import RESULT_REGS, Case, RunResult
 
@@ -45,8 +46,8 @@ REG_IDS |= {
     "fs_base": X.UC_X86_REG_FS_BASE,
     "gs_base": X.UC_X86_REG_GS_BASE,
 }
-LINUX_FPCW = 0x37F
-LINUX_MXCSR = 0x1F80
+LINUX_FPCW = abi.FPCW_DEFAULT
+LINUX_MXCSR = abi.MXCSR_DEFAULT
 DEFAULT_RFLAGS = 0x2
 NO_UNTIL = (1 << 64) - 1  # an address a run never reaches: "no stop address"
 
