@@ -27,6 +27,7 @@ from typing import Any
 from tcg2wasm.cases import RESULT_REGS, Case, RunResult, case_fetch, check_result, load_cases, run_case
 from tcg2wasm.errors import Tcg2WasmError
 from tcg2wasm.gctune import tune_for_commands
+from tcg2wasm.trace.cli import add_trace_commands, int_at_least
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -54,14 +55,7 @@ def _load_all(paths: list[str]) -> list[Case]:
     return cases
 
 
-def _int(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r} (use decimal or 0x hex)") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
-    return value
+_int = int_at_least(0)
 
 
 def _status(case: Case, result: RunResult) -> tuple[str, list[str]]:
@@ -283,7 +277,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("program", help="static ELF executable")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the program")
     p.set_defaults(func=cmd_run)
-    from tcg2wasm.trace.cli import add_trace_commands
 
     add_trace_commands(sub)
     p = sub.add_parser("demo", help="run the bundled example programs (sieve, CRC-32)")

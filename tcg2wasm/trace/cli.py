@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,19 @@ from tcg2wasm.trace.format import DEFAULT_EVERY
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text}")
-    return value
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer (decimal or 0x hex) no smaller than ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r} (use decimal or 0x hex)") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text}")
+        return value
+
+    return parse
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -76,7 +82,7 @@ def add_trace_commands(subparsers: Any) -> None:
                               "with their effects, register checkpoints (docs/trace-format.md).")
     p.add_argument("-o", "--output", required=True, help="trace file to write")
     p.add_argument("--case", help="record a state case (JSON, docs/cases.md) instead of a program")
-    p.add_argument("--every", type=_positive, default=DEFAULT_EVERY,
+    p.add_argument("--every", type=int_at_least(1), default=DEFAULT_EVERY,
                    help=f"blocks between register checkpoints (default {DEFAULT_EVERY})")
     p.add_argument("--env", action="append", metavar="NAME=VALUE",
                    help="guest environment entry (repeatable; default: a fixed small environment)")
