@@ -49,7 +49,12 @@ class IRBuilder:
         self.ops.append(Op(name, list(args)))
 
     def mark(self) -> tuple[int, int, int]:
-        """A point to roll back to (between instructions, where nothing is deferred)."""
+        """A point to roll back to, taken between instructions.
+
+        The previous instruction's deferred global writes are flushed first: they belong to
+        that instruction, so a rollback of the next one must not take them away.
+        """
+        self.flush()
         return len(self.ops), self.n_temps, self.n_labels
 
     def rollback(self, mark: tuple[int, int, int]) -> None:
