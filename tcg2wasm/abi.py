@@ -18,33 +18,57 @@ between regions and in wasm locals inside one. Each flag is stored as 0 or 1.
 
 from __future__ import annotations
 
-GPR_NAMES: tuple[str, ...] = (
-    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
-    "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+from enum import IntEnum
+
+from tcg2wasm.cpu_state import (  # noqa: F401  the guest state the ABI lays out, re-exported
+    FLAG_BITS,
+    FLAG_NAMES,
+    FPCW_DEFAULT,
+    FPCW_KEPT,
+    FPCW_ONES,
+    GLOBAL_INDEX,
+    GLOBAL_NAMES,
+    GPR_NAMES,
+    MASK64,
+    MXCSR_DEFAULT,
+    RFLAGS_FIXED,
+    SEG_BASE_NAMES,
+    XMM_HALF_NAMES,
+    XMM_NAMES,
+    fpcw_as_loaded,
 )
-FLAG_NAMES: tuple[str, ...] = ("cf", "pf", "af", "zf", "sf", "of", "df")
-FLAG_BITS: dict[str, int] = {"cf": 0, "pf": 2, "af": 4, "zf": 6, "sf": 7, "df": 10, "of": 11}
-SEG_BASE_NAMES: tuple[str, ...] = ("fs_base", "gs_base")
-#: The 16 xmm registers, each as two i64 halves (the IR has 64-bit values only).
-XMM_NAMES: tuple[str, ...] = tuple(f"xmm{i}" for i in range(16))
-XMM_HALF_NAMES: tuple[str, ...] = tuple(f"{x}_{half}" for x in XMM_NAMES for half in ("lo", "hi"))
-MXCSR_DEFAULT = 0x1F80  # all exceptions masked, round to nearest: what Linux starts a process with
-#: x87 FPU control word as Linux starts a process: exceptions masked, 64-bit precision, round to nearest.
-FPCW_DEFAULT = 0x037F
-#: Control-word bits fldcw keeps (IM..PM, PC, RC, X); of the reserved ones bit 6 reads as 1 and
-#: bits 7, 13-15 as 0 on the CPU (Unicorn keeps all 16 bits as loaded: docs/sse.md, "x87").
-FPCW_KEPT = 0x1F3F
-FPCW_ONES = 0x0040
 
 
-def fpcw_as_loaded(value: int) -> int:
-    """The control word the CPU holds after loading ``value`` (what fnstcw then stores)."""
-    return (value & FPCW_KEPT) | FPCW_ONES
+class Exit(IntEnum):
+    """Why translated code hands control back (``exit_tb`` codes, also region return values)."""
+
+    CONTINUE = 0  # next pc is in state.rip; the dispatcher goes on
+    FAULT = 1  # memory or CPU exception; kind/address in the state block
+    SYSCALL = 2  # guest executed syscall; rip is the next instruction
+    FALLBACK = 3  # instruction not lifted; rip is that instruction
+    HLT = 4
+    ICOUNT = 5  # instruction budget exhausted at a block start; rip is that block
+    MISS = 6  # dispatcher: no translation for state.rip
+    STOP = 7  # dispatcher: state.rip reached the stop address
+    CPUID = 8  # host computes cpuid; rip is the next instruction
+    RDTSC = 9  # host computes rdtsc; rip is the next instruction
+    INT = 10  # int n / int3; exception number in state.fault_kind
 
 
-#: IR globals in index order: the guest state that translated code reads and writes.
-GLOBAL_NAMES: tuple[str, ...] = GPR_NAMES + FLAG_NAMES + SEG_BASE_NAMES + XMM_HALF_NAMES + ("mxcsr", "fpcw")
-GLOBAL_INDEX: dict[str, int] = {name: i for i, name in enumerate(GLOBAL_NAMES)}
+class Excp(IntEnum):
+    """Exception kinds stored in state.fault_kind on ``Exit.FAULT``."""
+
+    NONE = 0
+    READ_UNMAPPED = 1
+    WRITE_UNMAPPED = 2
+    FETCH_UNMAPPED = 3
+    READ_PROT = 4
+    WRITE_PROT = 5
+    FETCH_PROT = 6
+    DIVIDE = 7  # #DE
+    INVALID_OPCODE = 8  # #UD (undecodable bytes)
+    GP = 9  # #GP
+
 
 #: State block fields (i64 each) in order. The first len(GLOBAL_NAMES) are the IR globals.
 STATE_FIELDS: tuple[str, ...] = GLOBAL_NAMES + (
@@ -96,7 +120,6 @@ def tlb_index(addr: int) -> int:
     return (addr >> PAGE_BITS) & (TLB_ENTRIES - 1)
 
 
-RFLAGS_FIXED = 0x2  # bit 1 of rflags always reads as one
 
 
 # -- wasm imports every region module declares (module "env") -----------------

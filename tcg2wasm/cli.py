@@ -120,8 +120,8 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 
 def _translator(case: Case) -> Callable[[int], Any]:
+    from tcg2wasm.errors import GuestFault
     from tcg2wasm.frontend.x86_64.translate import translate_block
-    from tcg2wasm.ir.interp import GuestFault
 
     fetch = case_fetch(case)
 

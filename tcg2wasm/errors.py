@@ -7,6 +7,8 @@ zero...) is not an exception: ``Machine.run`` returns a ``StopReason`` with
 
 from __future__ import annotations
 
+from tcg2wasm.abi import Excp
+
 
 class Tcg2WasmError(Exception):
     """Base class of every error tcg2wasm raises on purpose."""
@@ -26,3 +28,16 @@ class CaseError(Tcg2WasmError, ValueError):
 
 class TranslationError(Tcg2WasmError, RuntimeError):
     """Translated code could not be produced or installed (names the guest pc)."""
+
+
+class GuestFault(Exception):
+    """A guest access or instruction faulted (raised by guest memory and the interpreter, caught by the runtime).
+
+    Not an API error: the runtime turns it into a ``fault`` stop. ``kind`` is the ``Excp`` kind and
+    ``addr`` the faulting data address (memory faults) or 0.
+    """
+
+    def __init__(self, kind: Excp, addr: int) -> None:
+        super().__init__(f"{kind.name} at 0x{addr:x}")
+        self.kind = kind
+        self.addr = addr

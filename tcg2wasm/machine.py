@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tcg2wasm import abi
-from tcg2wasm.errors import GuestMemoryError, RegisterError, TranslationError
+from tcg2wasm.errors import GuestFault, GuestMemoryError, RegisterError, TranslationError
 from tcg2wasm.ir.core import N_GLOBALS, TranslationBlock
-from tcg2wasm.ir.interp import GuestFault, run_tb
+from tcg2wasm.ir.interp import run_tb
 from tcg2wasm.ir.ops import MASK64, Excp, Exit, memop_size
 from tcg2wasm.runtime.cpuid import cpuid
 from tcg2wasm.runtime.fallback import UnicornFallback

@@ -31,8 +31,9 @@ from tcg2wasm.abi import (
 )
 from tcg2wasm.backend import CompiledRegion
 from tcg2wasm.cfg import Region
+from tcg2wasm.errors import GuestFault
 from tcg2wasm.ir.core import N_GLOBALS
-from tcg2wasm.ir.interp import GuestFault, run_tb
+from tcg2wasm.ir.interp import run_tb
 from tcg2wasm.ir.ops import MASK64, Excp, Exit, memop_size, to_signed
 
 

@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 from tcg2wasm import Machine
 from tcg2wasm.abi import FLAG_BITS, FPCW_DEFAULT, GPR_NAMES
+from tcg2wasm.errors import GuestFault
 from tcg2wasm.ir import Excp, Exit
-from tcg2wasm.ir.interp import GuestFault, run_tb
+from tcg2wasm.ir.interp import run_tb
 
 CODE_ADDR = 0x10000
 DATA_ADDR = 0x20000

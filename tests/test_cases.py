@@ -24,8 +24,7 @@ from tcg2wasm.cases import (
     parse_cases,
     run_case,
 )
-from tcg2wasm.errors import CaseError, Tcg2WasmError
-from tcg2wasm.ir.interp import GuestFault
+from tcg2wasm.errors import CaseError, GuestFault, Tcg2WasmError
 from tcg2wasm.ir.ops import Excp
 
 ROOT = Path(__file__).resolve().parent.parent

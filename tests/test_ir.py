@@ -13,9 +13,10 @@ from asm import assemble
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tcg2wasm.errors import GuestFault
 from tcg2wasm.ir import GLOBALS, OPS, Cond, Excp, Exit, IRBuilder, IRError, MemOp, Op, format_tb, validate_tb
 from tcg2wasm.ir.core import N_GLOBALS, Temp, TranslationBlock
-from tcg2wasm.ir.interp import GuestFault, _run_tb_reference, run_tb
+from tcg2wasm.ir.interp import _run_tb_reference, run_tb
 from tcg2wasm.ir.ops import MASK64, eval_cond, to_signed
 from tcg2wasm.ir.prepare import BUILTIN_FOLDS, META_KEY, cond_test
 

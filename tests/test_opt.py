@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tcg2wasm.opt
+from tcg2wasm.errors import GuestFault
 from tcg2wasm.ir import (
     GLOBALS,
     N_GLOBALS,
@@ -23,7 +24,7 @@ from tcg2wasm.ir import (
     format_ops,
     validate_tb,
 )
-from tcg2wasm.ir.interp import GuestFault, run_tb
+from tcg2wasm.ir.interp import run_tb
 from tcg2wasm.ir.ops import eval_cond
 from tcg2wasm.opt import op_histogram, optimize_ops, optimize_tb
 from tcg2wasm.opt.conditions import decide_cond

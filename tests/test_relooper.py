@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from tcg2wasm.backend.bn import I32, NONE, Exprs, c_free, ffi, lib
 from tcg2wasm.backend.bn import Op as W
-from tcg2wasm.cfg.relooper import RelooperError, RelooperGraph
+from tcg2wasm.backend.relooper import RelooperError, RelooperGraph
 
 STEPS, DECISION, LABEL = 0, 1, 2  # i32 locals
 MAX_STEPS = 200

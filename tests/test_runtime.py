@@ -7,10 +7,10 @@ import struct
 import pytest
 
 from tcg2wasm import abi
-from tcg2wasm.errors import GuestMemoryError, TranslationError
+from tcg2wasm.errors import GuestFault, GuestMemoryError, TranslationError
 from tcg2wasm.ir import GLOBALS, Cond, Excp, Exit, GuestInsn, IRBuilder, MemOp
 from tcg2wasm.ir.core import TranslationBlock
-from tcg2wasm.ir.interp import GuestFault, run_tb
+from tcg2wasm.ir.interp import run_tb
 from tcg2wasm.runtime.memory import BytearrayLinearMemory, GuestMemory
 from tcg2wasm.runtime.wasm_runtime import WasmRuntime
 

@@ -47,8 +47,9 @@ from benchutil import guest_stdout_silenced  # noqa: E402  (tools/ is on sys.pat
 
 import tcg2wasm.ir.interp as interp  # noqa: E402
 import tcg2wasm.machine as machine_module  # noqa: E402
+from tcg2wasm.errors import GuestFault  # noqa: E402
 from tcg2wasm.ir.core import TranslationBlock  # noqa: E402
-from tcg2wasm.ir.interp import GuestFault, TBResult  # noqa: E402
+from tcg2wasm.ir.interp import TBResult  # noqa: E402
 from tcg2wasm.linux.process import Process  # noqa: E402
 
 DEFAULT_PROGRAM = str(ROOT / "guests" / "bin" / "numbers.glibc")

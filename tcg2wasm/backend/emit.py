@@ -29,8 +29,10 @@ from tcg2wasm.abi import (
 )
 from tcg2wasm.backend.bn import I64, NONE, Expr
 from tcg2wasm.backend.bn import Op as W
+from tcg2wasm.backend.emit_float import FLOAT_EMITTERS
+from tcg2wasm.backend.emit_vec import VEC_EMITTERS
 from tcg2wasm.ir.core import Op
-from tcg2wasm.ir.ops import Cond, Exit, memop_size
+from tcg2wasm.ir.ops import OPS, Cond, Exit, memop_signed, memop_size
 
 if TYPE_CHECKING:
     from tcg2wasm.backend.function import FunctionBuilder
@@ -298,9 +300,9 @@ def _mul2(signed: bool) -> Emitter:
 
 
 # -- memory: inline soft-TLB fast path, host helper slow path ------------------------------
-_LOAD_SHAPE = {0: (1, False), 1: (2, False), 2: (4, False), 3: (8, False), 4: (1, True), 5: (2, True), 6: (4, True)}
-_NORMALIZE = {0: 0xFF, 1: 0xFFFF, 2: M32}
-_SIGN_EXTEND = {4: W.EXT8S64, 5: W.EXT16S64, 6: W.EXT32S64}
+#: How a helper's raw result becomes the load's value (``ir.opdef.load_extend``), by access size.
+_SIGN_EXTEND = {1: W.EXT8S64, 2: W.EXT16S64, 4: W.EXT32S64}
+_ZERO_EXTEND = {1: 0xFF, 2: 0xFFFF, 4: M32}
 
 
 def _tlb_lookup(fb: FunctionBuilder, addr: int, size: int, tag: int) -> tuple[Expr, Expr]:
@@ -332,16 +334,16 @@ def _note_pending_fault(fb: FunctionBuilder) -> Expr:
 def _qemu_ld(fb: FunctionBuilder, op: Op) -> None:
     out, addr, memop = op.args
     e = fb.e
-    size, signed = _LOAD_SHAPE[memop]
+    size, signed = memop_size(memop), memop_signed(memop)
     set_ti, hit = _tlb_lookup(fb, addr.index, size, TLB_TAG_READ)
     fast = e.set(out.index, e.load(size, signed, 0, _host_address(fb, addr.index)))
     raw = fb.scratch[0]
     # The helper's result is normalized here, so it may return it extended either way.
     value = e.get(raw)
-    if memop in _SIGN_EXTEND:
-        value = e.un(_SIGN_EXTEND[memop], value)
-    elif memop in _NORMALIZE:
-        value = e.bin(W.AND64, value, e.c64(_NORMALIZE[memop]))
+    if signed and size in _SIGN_EXTEND:
+        value = e.un(_SIGN_EXTEND[size], value)
+    elif size in _ZERO_EXTEND:
+        value = e.bin(W.AND64, value, e.c64(_ZERO_EXTEND[size]))
     slow = e.block([
         e.set(raw, e.call(b"ld_slow", [e.get(addr.index), e.c32(memop)], I64)),
         _note_pending_fault(fb),
@@ -370,7 +372,6 @@ def _qemu_st(fb: FunctionBuilder, op: Op) -> None:
 # -- control flow ------------------------------------------------------------------------
 def _insn_start(fb: FunctionBuilder, op: Op) -> None:
     fb.insn_pc = op.args[0]
-    fb.insns_started += 1
 
 
 def _set_label(fb: FunctionBuilder, op: Op) -> None:
@@ -415,7 +416,7 @@ def _exit_tb(fb: FunctionBuilder, op: Op) -> None:
     """Leave with ``code``; instructions of the TB at or after ``pc`` did not run: give their budget back."""
     code, pc = op.args
     assert fb.tb is not None
-    unexecuted = sum(1 for insn in fb.tb.insns if insn.lifted and insn.pc >= pc) if code != Exit.CONTINUE else 0
+    unexecuted = fb.tb.unexecuted_from(pc) if code != Exit.CONTINUE else 0
     if unexecuted:
         e = fb.e
         fb.stmt(e.set(fb.icount, e.bin(W.ADD64, e.get(fb.icount), e.c64(unexecuted))))
@@ -476,19 +477,12 @@ EMITTERS: dict[str, Emitter] = {
     "exit_tb": _exit_tb,
 }
 
-
-# Emitters of op families defined in their own modules (imported after EMITTERS exists).
-from tcg2wasm.backend.emit_float import FLOAT_EMITTERS  # noqa: E402
-from tcg2wasm.backend.emit_vec import VEC_EMITTERS  # noqa: E402
-
-EMITTERS.update(VEC_EMITTERS)
+EMITTERS.update(VEC_EMITTERS)  # the op families' emitters, defined in their own modules
 EMITTERS.update(FLOAT_EMITTERS)
 
 
 def missing_emitters() -> list[str]:
     """Ops of the op table without an emitter (must be empty; checked by the tests)."""
-    from tcg2wasm.ir.ops import OPS
-
     return sorted(set(OPS) - set(EMITTERS))
 
 

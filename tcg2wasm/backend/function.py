@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from tcg2wasm.abi import GLOBAL_NAMES, STATE_OFFSET
 from tcg2wasm.backend.bn import I32, I64, Expr, Exprs
 from tcg2wasm.backend.bn import Op as W
-from tcg2wasm.cfg.relooper import RelooperGraph
+from tcg2wasm.backend.emit import EMITTERS
+from tcg2wasm.backend.relooper import RelooperGraph
 from tcg2wasm.ir.core import N_GLOBALS, TranslationBlock
 from tcg2wasm.ir.ops import Exit
 
@@ -72,7 +73,6 @@ class FunctionBuilder:
         self.cur: SubBlock = self.subs[0] if self.subs else SubBlock("none")
         self.dead = False
         self.insn_pc = 0
-        self.insns_started = 0
 
     # -- sub-blocks ---------------------------------------------------------
     def new_sub(self, name: str) -> int:
@@ -123,19 +123,16 @@ class FunctionBuilder:
         e = self.e
         assert self.tb is not None
         stmts = [*(extra or []), e.set(self.next_pc, e.c64(self.insn_pc))]
-        refund = self.tb.n_insns - max(self.insns_started - 1, 0)
+        refund = self.tb.unexecuted_from(self.insn_pc)
         if refund > 0:
             stmts.append(e.set(self.icount, e.bin(W.ADD64, e.get(self.icount), e.c64(refund))))
         self.branch_out(self.fault_sub, cond, e.block(stmts))
 
     # -- emission --------------------------------------------------------------
     def emit_tb(self, tb: TranslationBlock) -> None:
-        from tcg2wasm.backend.emit import EMITTERS
-
         self.tb = tb
         self.labels = {}
         self.insn_pc = tb.pc
-        self.insns_started = 0
         self.open(self.heads[tb.pc])
         self._charge_icount(tb)
         for op in tb.ops:

@@ -93,6 +93,15 @@ class TranslationBlock:
     def n_insns(self) -> int:
         return sum(1 for i in self.insns if i.lifted)
 
+    def unexecuted_from(self, pc: int) -> int:
+        """Lifted instructions from the one at ``pc`` on: the budget an exit before ``pc`` gives back.
+
+        A TB charges the instruction budget for all its lifted instructions on entry; an exit or
+        fault in the middle refunds this many. The one rule of the interpreter, the wasm emitters
+        and the runtime, so that every engine counts instructions exactly.
+        """
+        return sum(1 for insn in self.insns if insn.lifted and insn.pc >= pc)
+
     def successors(self) -> list[int]:
         """Constant guest pcs this block may continue at (goto_tb targets)."""
         seen: list[int] = []

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from tcg2wasm.errors import GuestFault
 from tcg2wasm.ir.core import N_GLOBALS, TranslationBlock
-from tcg2wasm.ir.ops import MASK64, OPS, Cond, Excp, Exit, eval_cond, memop_size, to_signed
+from tcg2wasm.ir.ops import MASK64, OPS, Excp, Exit, eval_cond, load_extend, memop_size, two_output_values
 from tcg2wasm.ir.prepare import (
     ADD,
     BINARY,
@@ -46,20 +47,11 @@ from tcg2wasm.ir.prepare import (
     prepared_tb,
 )
 
-__all__ = ["GuestFault", "GuestMemory", "TBResult", "forget_prepared", "run_tb"]
+__all__ = ["GuestMemory", "TBResult", "forget_prepared", "run_tb"]
 
 _NO_LIMIT = sys.maxsize  # max_insns=None: more instructions than any TB has
 #: The temps' initial zeros, by count (concatenating a ready list is cheaper than building one).
 _ZEROS: tuple[list[int], ...] = tuple([0] * n for n in range(512))
-
-
-class GuestFault(Exception):
-    """Raised by a GuestMemory on a failed access."""
-
-    def __init__(self, kind: Excp, addr: int) -> None:
-        super().__init__(f"{kind.name} at 0x{addr:x}")
-        self.kind = kind
-        self.addr = addr
 
 
 class GuestMemory(Protocol):
@@ -155,15 +147,14 @@ def _execute(code: Code, pc_at: Callable[[int], int] | None, values: list[int], 
             elif kind == GOTO_PTR:
                 return _leave(values, v, TBResult(Exit.CONTINUE, v[x0[i]]))
             elif kind == LOAD_SIGNED:
-                sign = x3[i]
-                v[x0[i]] = ((mem.load(v[x1[i]], x2[i]) ^ sign) - sign) & MASK64
+                v[x0[i]] = load_extend(mem.load(v[x1[i]], x2[i]), x3[i])
             elif kind == MOVCOND:
                 c1, c2, v1, v2 = x2[i]
                 v[x1[i]] = v[v1] if x0[i](v[c1], v[c2]) else v[v2]
             elif kind == PURE:
                 v[x1[i]] = x0[i](*[v[x] for x in x2[i]], *x3[i])
             elif kind == TWO_OUTPUT:
-                v[x1[i]], v[x2[i]] = _two_output_values(x0[i], [v[x] for x in x3[i]])
+                v[x1[i]], v[x2[i]] = two_output_values(x0[i], [v[x] for x in x3[i]])
             elif kind == TRAPCOND:
                 if x0[i](v[x1[i]], v[x2[i]]):
                     pc = insn_pc if pc_at is None else pc_at(i)
@@ -183,28 +174,6 @@ def _execute(code: Code, pc_at: Callable[[int], int] | None, values: list[int], 
 def _leave(values: list[int], v: list[int], result: TBResult) -> TBResult:
     values[:N_GLOBALS] = v[:N_GLOBALS]
     return result
-
-
-def _two_output_values(name: str, a: list[int]) -> tuple[int, int]:
-    """The two results of a two-output op (mulu2, muls2, divu2, divs2) on its input values."""
-    match name:
-        case "mulu2_i64":
-            p = a[0] * a[1]
-        case "muls2_i64":
-            p = to_signed(a[0]) * to_signed(a[1])
-        case "divu2_i64":
-            n = (a[1] << 64) | a[0]
-            q, r = divmod(n, a[2])
-            return q & MASK64, r & MASK64
-        case "divs2_i64":
-            n = to_signed(a[1]) << 64 | a[0]
-            d = to_signed(a[2])
-            q = abs(n) // abs(d)
-            q = q if (n < 0) == (d < 0) else -q
-            return q & MASK64, (n - q * d) & MASK64
-        case _:
-            raise AssertionError(name)
-    return p & MASK64, (p >> 64) & MASK64
 
 
 # -- the reference: one op at a time, straight from the op table (tests compare run_tb with it) --------------
@@ -241,19 +210,15 @@ def _run_tb_reference(tb: TranslationBlock, values: list[int], mem: GuestMemory,
                     i = labels[op.args[0]]
                 case "brcond_i64":
                     a, b = (v[t.index] for t in op.inputs)
-                    if eval_cond(Cond(op.consts[0]), a, b):
+                    if eval_cond(op.consts[0], a, b):
                         i = labels[op.consts[1]]
                 case "trapcond_i64":
                     a, b = (v[t.index] for t in op.inputs)
-                    if eval_cond(Cond(op.consts[0]), a, b):
+                    if eval_cond(op.consts[0], a, b):
                         return _leave(values, v, TBResult(Exit.FAULT, insn_pc, Excp(op.consts[1])))
                 case "qemu_ld_i64":
-                    size = memop_size(op.consts[0])
-                    raw = mem.load(v[op.args[1].index], size)
-                    if op.consts[0] & 4:
-                        bits = 8 * size
-                        raw = ((raw ^ (1 << (bits - 1))) - (1 << (bits - 1))) & MASK64
-                    v[op.args[0].index] = raw
+                    raw = mem.load(v[op.args[1].index], memop_size(op.consts[0]))
+                    v[op.args[0].index] = load_extend(raw, op.consts[0])
                 case "qemu_st_i64":
                     size = memop_size(op.consts[0])
                     mem.store(v[op.args[1].index], size, v[op.args[0].index] & ((1 << (8 * size)) - 1))
@@ -264,7 +229,7 @@ def _run_tb_reference(tb: TranslationBlock, values: list[int], mem: GuestMemory,
                 case "exit_tb":
                     return _leave(values, v, TBResult(Exit(op.args[0]), op.args[1]))
                 case _:
-                    lo, hi = _two_output_values(name, [v[t.index] for t in op.inputs])
+                    lo, hi = two_output_values(name, [v[t.index] for t in op.inputs])
                     v[op.args[0].index], v[op.args[1].index] = lo, hi
     except GuestFault as f:
         return _leave(values, v, TBResult(Exit.FAULT, insn_pc, f.kind, f.addr))

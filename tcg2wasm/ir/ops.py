@@ -1,10 +1,12 @@
 """The op table: the single source of truth for the TCG-like IR.
 
-Every op is described once here: its name (as in QEMU's docs/devel/tcg-ops.rst
-where the op exists there), how many output, input and constant arguments it
-takes, its flags, and -- for pure ops -- its semantics as a Python function on
-unsigned 64-bit integers. The builder, validator, printer, optimizer (constant
-folding), reference interpreter and the wasm backend all read this table.
+Every op is described once: its name (as in QEMU's docs/devel/tcg-ops.rst where
+the op exists there), how many output, input and constant arguments it takes,
+its flags, and -- for pure ops -- its semantics as a Python function on unsigned
+64-bit integers. The builder, validator, printer, optimizer (constant folding),
+reference interpreter and the wasm backend all read ``OPS``. The row type and
+the specifications of the non-pure ops are in ``tcg2wasm.ir.opdef``; the float
+and vector families are defined in ``ops_float``/``ops_vec`` and joined here.
 
 All values are 64 bits wide (``_i64`` ops only); narrower x86 arithmetic is
 expressed with the ``ext*`` ops.
@@ -12,156 +14,33 @@ expressed with the ``ext*`` ops.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from enum import IntEnum, IntFlag
+from tcg2wasm.ir.opdef import (
+    COND_TESTS,
+    INVERTED_COND,
+    MASK64,
+    Cond,
+    CondTest,
+    Excp,
+    Exit,
+    MemOp,
+    OpDef,
+    OpFlag,
+    PureFn,
+    eval_cond,
+    load_extend,
+    memop_signed,
+    memop_size,
+    to_signed,
+    two_output_values,
+)
+from tcg2wasm.ir.ops_float import FLOAT_OPS  # IEEE binary32/binary64 with x86 semantics
+from tcg2wasm.ir.ops_vec import VEC_OPS  # lane ops on 64-bit halves of xmm registers
 
-MASK64 = (1 << 64) - 1
-
-
-def to_signed(value: int) -> int:
-    """Interpret an unsigned 64-bit value as two's complement."""
-    value &= MASK64
-    return value - (1 << 64) if value >> 63 else value
-
-
-class Cond(IntEnum):
-    """Comparison conditions, as QEMU's TCGCond."""
-
-    EQ = 0
-    NE = 1
-    LT = 2
-    GE = 3
-    LE = 4
-    GT = 5
-    LTU = 6
-    GEU = 7
-    LEU = 8
-    GTU = 9
-    TSTEQ = 10  # (a & b) == 0
-    TSTNE = 11  # (a & b) != 0
-
-
-def eval_cond(cond: Cond, a: int, b: int) -> bool:
-    """Evaluate ``cond`` on two unsigned 64-bit values."""
-    match cond:
-        case Cond.EQ:
-            return a == b
-        case Cond.NE:
-            return a != b
-        case Cond.LT:
-            return to_signed(a) < to_signed(b)
-        case Cond.GE:
-            return to_signed(a) >= to_signed(b)
-        case Cond.LE:
-            return to_signed(a) <= to_signed(b)
-        case Cond.GT:
-            return to_signed(a) > to_signed(b)
-        case Cond.LTU:
-            return a < b
-        case Cond.GEU:
-            return a >= b
-        case Cond.LEU:
-            return a <= b
-        case Cond.GTU:
-            return a > b
-        case Cond.TSTEQ:
-            return (a & b) == 0
-        case Cond.TSTNE:
-            return (a & b) != 0
-    raise ValueError(f"bad condition {cond!r}")
-
-
-INVERTED_COND = {
-    Cond.EQ: Cond.NE, Cond.NE: Cond.EQ, Cond.LT: Cond.GE, Cond.GE: Cond.LT,
-    Cond.LE: Cond.GT, Cond.GT: Cond.LE, Cond.LTU: Cond.GEU, Cond.GEU: Cond.LTU,
-    Cond.LEU: Cond.GTU, Cond.GTU: Cond.LEU, Cond.TSTEQ: Cond.TSTNE, Cond.TSTNE: Cond.TSTEQ,
-}
-
-
-class MemOp(IntFlag):
-    """Memory access size and signedness (little-endian only), as QEMU's MemOp."""
-
-    UB = 0
-    UW = 1
-    UL = 2
-    UQ = 3
-    SIGN = 4
-    SB = 4
-    SW = 5
-    SL = 6
-
-
-def memop_size(memop: int) -> int:
-    """Access size in bytes."""
-    return 1 << (memop & 3)
-
-
-class Exit(IntEnum):
-    """Why translated code hands control back (``exit_tb`` codes, also region return values)."""
-
-    CONTINUE = 0  # next pc is in state.rip; the dispatcher goes on
-    FAULT = 1  # memory or CPU exception; kind/address in the state block
-    SYSCALL = 2  # guest executed syscall; rip is the next instruction
-    FALLBACK = 3  # instruction not lifted; rip is that instruction
-    HLT = 4
-    ICOUNT = 5  # instruction budget exhausted at a block start; rip is that block
-    MISS = 6  # dispatcher: no translation for state.rip
-    STOP = 7  # dispatcher: state.rip reached the stop address
-    CPUID = 8  # host computes cpuid; rip is the next instruction
-    RDTSC = 9  # host computes rdtsc; rip is the next instruction
-    INT = 10  # int n / int3; exception number in state.fault_kind
-
-
-class Excp(IntEnum):
-    """Exception kinds stored in state.fault_kind on ``Exit.FAULT``."""
-
-    NONE = 0
-    READ_UNMAPPED = 1
-    WRITE_UNMAPPED = 2
-    FETCH_UNMAPPED = 3
-    READ_PROT = 4
-    WRITE_PROT = 5
-    FETCH_PROT = 6
-    DIVIDE = 7  # #DE
-    INVALID_OPCODE = 8  # #UD (undecodable bytes)
-    GP = 9  # #GP
-
-
-class OpFlag:
-    """Op properties, as plain int bits (IntFlag arithmetic is too slow for the per-op hot paths)."""
-
-    NONE = 0
-    SIDE_EFFECTS = 1  # must not be removed even if outputs are dead
-    BB_END = 2  # ends a basic block (control may leave)
-    TERMINATOR = 4  # control never falls through
-    COND_BRANCH = 8
-    MEMORY = 16  # may fault; observes or changes guest memory
-
-
-PureFn = Callable[..., int]
-
-
-@dataclass(frozen=True)
-class OpDef:
-    """One row of the op table.
-
-    ``fold`` gives the semantics of pure single-output ops (inputs then
-    constants, all unsigned 64-bit); ops without it are executed by the
-    interpreter's special cases and never constant-folded.
-    """
-
-    name: str
-    n_out: int
-    n_in: int
-    n_const: int
-    flags: int = OpFlag.NONE
-    fold: PureFn | None = None
-    doc: str = ""
-
-    @property
-    def n_args(self) -> int:
-        return self.n_out + self.n_in + self.n_const
+__all__ = [
+    "COND_TESTS", "CORE_OPS", "INVERTED_COND", "MASK64", "OPS", "OP_DEFS", "Cond", "CondTest", "Excp", "Exit",
+    "MemOp", "OpDef", "OpFlag", "PureFn", "eval_cond", "load_extend", "memop_signed", "memop_size", "to_signed",
+    "two_output_values",
+]
 
 
 def _sext(bits: int) -> PureFn:
@@ -284,11 +163,6 @@ CORE_OPS: tuple[OpDef, ...] = (
     OpDef("exit_tb", 0, 0, 2, _BB | _T | _S,
           doc="leave translated code with Exit code $code, rip = $pc; consts code, pc"),
 )
-
-# Families of ops defined in their own modules (they import the definitions above, so they are
-# imported here, after them).
-from tcg2wasm.ir.ops_float import FLOAT_OPS  # noqa: E402  IEEE binary32/binary64 with x86 semantics
-from tcg2wasm.ir.ops_vec import VEC_OPS  # noqa: E402  lane ops on 64-bit halves of xmm registers
 
 OP_DEFS: tuple[OpDef, ...] = CORE_OPS + VEC_OPS + FLOAT_OPS
 OPS: dict[str, OpDef] = {d.name: d for d in OP_DEFS}

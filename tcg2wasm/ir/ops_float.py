@@ -28,7 +28,7 @@ import struct
 from collections.abc import Callable
 from enum import IntEnum
 
-from tcg2wasm.ir.ops import MASK64, OpDef, to_signed
+from tcg2wasm.ir.opdef import MASK64, OpDef, to_signed
 
 M32 = 0xFFFF_FFFF
 F64_SIGN = 1 << 63

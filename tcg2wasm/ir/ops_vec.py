@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tcg2wasm.ir.ops import MASK64, OpDef, PureFn
+from tcg2wasm.ir.opdef import MASK64, OpDef, PureFn
 
 LaneFn = Callable[[int, int], int]
 

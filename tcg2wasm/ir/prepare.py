@@ -39,13 +39,12 @@ from dataclasses import dataclass
 from itertools import zip_longest
 
 from tcg2wasm.ir.core import Op, TranslationBlock
-from tcg2wasm.ir.ops import OPS, Cond, OpDef, eval_cond, memop_size
+from tcg2wasm.ir.ops import COND_TESTS, OPS, CondTest, OpDef, eval_cond, memop_signed, memop_size
 
 __all__ = ["BUILTIN_FOLDS", "META_KEY", "PreparedTB", "cond_test", "prepare_tb", "prepared_tb"]
 
 Step = tuple  # (kind, x0, x1, x2, x3), the trailing Nones left out
 Code = tuple[tuple, tuple, tuple, tuple, tuple]  # the steps by columns: (kinds, x0, x1, x2, x3)
-CondTest = Callable[[int, int], bool]
 Builder = Callable[[list], Step]  # op.args -> step
 
 # Step kinds and their items (o: output index, a, b, ...: input indexes; a target is a step number).
@@ -62,7 +61,7 @@ STORE = 9  # (STORE, val, addr, size, mask)
 BRCOND = 10  # (BRCOND, test, a, b, target)
 BR = 11  # (BR, target)
 GOTO_PTR = 12  # (GOTO_PTR, a)
-LOAD_SIGNED = 13  # (LOAD_SIGNED, o, addr, size, sign bit)
+LOAD_SIGNED = 13  # (LOAD_SIGNED, o, addr, size, memop): o = load_extend(load(addr, size), memop)
 MOVCOND = 14  # (MOVCOND, test, o, (c1, c2, v1, v2))
 PURE = 15  # (PURE, fn, o, input indexes, constants): any other pure op
 TWO_OUTPUT = 16  # (TWO_OUTPUT, op name, o1, o2, input indexes)
@@ -73,24 +72,6 @@ ADD = 20  # (ADD, o, a, b): o = (a + b) mod 2**64
 SUB = 21  # (SUB, o, a, b): o = (a - b) mod 2**64
 
 META_KEY = "tcg2wasm.ir.prepare"
-
-_SIGN = 1 << 63
-
-#: eval_cond as two-argument tests on unsigned 64-bit values (signed order: flip the sign bits).
-_COND_TESTS: dict[int, CondTest] = {
-    Cond.EQ: operator.eq,
-    Cond.NE: operator.ne,
-    Cond.LT: lambda a, b: (a ^ _SIGN) < (b ^ _SIGN),
-    Cond.GE: lambda a, b: (a ^ _SIGN) >= (b ^ _SIGN),
-    Cond.LE: lambda a, b: (a ^ _SIGN) <= (b ^ _SIGN),
-    Cond.GT: lambda a, b: (a ^ _SIGN) > (b ^ _SIGN),
-    Cond.LTU: operator.lt,
-    Cond.GEU: operator.ge,
-    Cond.LEU: operator.le,
-    Cond.GTU: operator.gt,
-    Cond.TSTEQ: lambda a, b: not a & b,
-    Cond.TSTNE: lambda a, b: a & b != 0,
-}
 
 #: Builtins equal to an op's fold on unsigned 64-bit values, and cheaper to call than its lambda.
 BUILTIN_FOLDS: dict[str, Callable[..., int]] = {
@@ -103,9 +84,9 @@ BUILTIN_FOLDS: dict[str, Callable[..., int]] = {
 
 def cond_test(cond: int) -> CondTest:
     """``eval_cond(Cond(cond), a, b)`` as a function of a and b (an unknown cond raises when the test runs)."""
-    test = _COND_TESTS.get(cond)
+    test = COND_TESTS.get(cond)  # type: ignore[call-overload]
     if test is None:
-        return lambda a, b: eval_cond(Cond(cond), a, b)
+        return lambda a, b: eval_cond(cond, a, b)
     return test
 
 
@@ -225,8 +206,8 @@ def _build_code(ops: list[Op], counting: bool) -> tuple[Code, list[int], list[in
 def _load(args: list) -> Step:
     memop = args[2]
     size = memop_size(memop)
-    if memop & 4:
-        return (LOAD_SIGNED, args[0].index, args[1].index, size, 1 << (8 * size - 1))
+    if memop_signed(memop):
+        return (LOAD_SIGNED, args[0].index, args[1].index, size, memop)
     return (LOAD, args[0].index, args[1].index, size)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from unicorn import UC_HOOK_BLOCK, Uc
 
-from tcg2wasm.cases import Case
+from tcg2wasm.casefile import Case
 from tcg2wasm.oracle.unicorn_ref import UnicornRunner
 
 

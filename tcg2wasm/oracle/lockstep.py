@@ -17,7 +17,8 @@ from typing import Any
 import iced_x86
 
 from tcg2wasm.abi import FLAG_BITS
-from tcg2wasm.cases import RESULT_REGS, RFLAGS_MODELED, Case, build_machine, stop_to_json
+from tcg2wasm.casefile import RESULT_REGS, RFLAGS_MODELED, Case, stop_to_json
+from tcg2wasm.cases import build_machine
 from tcg2wasm.oracle.flags import UNDEFINED_FLAGS
 from tcg2wasm.oracle.unicorn_ref import UnicornRunner, make_stop
 

@@ -13,30 +13,17 @@ from dataclasses import asdict, dataclass
 import unicorn as uc
 import unicorn.x86_const as ux
 
-from tcg2wasm import abi
-from tcg2wasm.abi import GPR_NAMES
 from tcg2wasm.errors import GuestMemoryError, RegisterError
+from tcg2wasm.ucadapter import ERROR_FAULTS, REG_IDS, new_uc, perms_from_uc, perms_to_uc
 
-_REGS = {name: getattr(ux, f"UC_X86_REG_{name.upper()}") for name in GPR_NAMES}
-_REGS.update(rip=ux.UC_X86_REG_RIP, rflags=ux.UC_X86_REG_RFLAGS, fs_base=ux.UC_X86_REG_FS_BASE,
-             gs_base=ux.UC_X86_REG_GS_BASE)
 SYSCALL_LEN = 2  # 0f 05
-_PERMS = {"r": uc.UC_PROT_READ, "w": uc.UC_PROT_WRITE, "x": uc.UC_PROT_EXEC}
-_FAULTS = {
-    uc.UC_ERR_READ_UNMAPPED: "READ_UNMAPPED", uc.UC_ERR_WRITE_UNMAPPED: "WRITE_UNMAPPED",
-    uc.UC_ERR_FETCH_UNMAPPED: "FETCH_UNMAPPED", uc.UC_ERR_READ_PROT: "READ_PROT",
-    uc.UC_ERR_WRITE_PROT: "WRITE_PROT", uc.UC_ERR_FETCH_PROT: "FETCH_PROT",
-    uc.UC_ERR_INSN_INVALID: "INVALID_OPCODE", uc.UC_ERR_EXCEPTION: "EXCEPTION",
-}
 
 
 def _uc_perms(perms: str) -> int:
-    bits = 0
-    for c in perms:
-        if c not in _PERMS:
-            raise GuestMemoryError(f"bad permission {c!r} in {perms!r} (use a subset of 'rwx')")
-        bits |= _PERMS[c]
-    return bits
+    try:
+        return perms_to_uc(perms)
+    except ValueError as e:
+        raise GuestMemoryError(str(e)) from None
 
 
 @dataclass
@@ -50,9 +37,7 @@ class UnicornStats:
 
 class UnicornMachine:
     def __init__(self) -> None:
-        self.uc = uc.Uc(uc.UC_ARCH_X86, uc.UC_MODE_64)
-        self.uc.reg_write(ux.UC_X86_REG_FPCW, abi.FPCW_DEFAULT)
-        self.uc.reg_write(ux.UC_X86_REG_MXCSR, abi.MXCSR_DEFAULT)
+        self.uc = new_uc()
         self.syscall_handler = None
         self.stats = UnicornStats()
         self._pending: BaseException | None = None
@@ -95,23 +80,22 @@ class UnicornMachine:
     def mem_regions(self) -> list[tuple[int, int, str]]:
         out = []
         for begin, end, prot in self.uc.mem_regions():
-            perms = "".join(c for c, bit in _PERMS.items() if prot & bit)
-            out.append((begin, end - begin + 1, perms))
+            out.append((begin, end - begin + 1, perms_from_uc(prot)))
         return sorted(out)
 
     # -- registers ------------------------------------------------------------
     def reg_read(self, name: str) -> int:
-        if name not in _REGS:
+        if name not in REG_IDS:
             raise RegisterError(f"unknown register {name!r}")
-        value = self.uc.reg_read(_REGS[name])
+        value = self.uc.reg_read(REG_IDS[name])
         if name == "rip" and self._in_syscall:
             value += SYSCALL_LEN  # Unicorn advances rip only after the hook; the wasm engine already has
         return value
 
     def reg_write(self, name: str, value: int) -> None:
-        if name not in _REGS:
+        if name not in REG_IDS:
             raise RegisterError(f"unknown register {name!r}")
-        self.uc.reg_write(_REGS[name], value)
+        self.uc.reg_write(REG_IDS[name], value)
 
     # -- execution ----------------------------------------------------------
     def _on_syscall(self, mu: uc.Uc, _user: object) -> None:
@@ -142,7 +126,8 @@ class UnicornMachine:
             self.uc.emu_start(begin, until if until is not None else (1 << 64) - 1, count=count or 0)
         except uc.UcError as e:
             pc = self.reg_read("rip")
-            kind = _FAULTS.get(e.errno, str(e))
+            fault = ERROR_FAULTS.get(e.errno)
+            kind = fault.name if fault is not None else ("EXCEPTION" if e.errno == uc.UC_ERR_EXCEPTION else str(e))
             return StopReason("fault", pc, fault=kind, message=f"{kind} at pc 0x{pc:x}: {e}")
         finally:
             self.stats.run_seconds += time.perf_counter() - start

@@ -14,61 +14,14 @@ from functools import lru_cache
 from typing import Any
 
 import iced_x86
-from unicorn import (
-    UC_ARCH_X86,
-    UC_HOOK_BLOCK,
-    UC_HOOK_INSN,
-    UC_HOOK_INTR,
-    UC_HOOK_MEM_INVALID,
-    UC_MEM_FETCH_PROT,
-    UC_MEM_FETCH_UNMAPPED,
-    UC_MEM_READ_PROT,
-    UC_MEM_READ_UNMAPPED,
-    UC_MEM_WRITE_PROT,
-    UC_MEM_WRITE_UNMAPPED,
-    UC_MODE_64,
-    UC_PROT_EXEC,
-    UC_PROT_READ,
-    UC_PROT_WRITE,
-    Uc,
-    UcError,
-)
+from unicorn import UC_HOOK_BLOCK, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, Uc, UcError
 from unicorn import x86_const as X
 
-from tcg2wasm import abi
-from tcg2wasm.abi import GPR_NAMES
-from tcg2wasm.cases import RESULT_REGS, Case, RunResult
+from tcg2wasm.casefile import RESULT_REGS, Case, RunResult
+from tcg2wasm.ucadapter import ACCESS_FAULTS, REG_IDS, VECTOR_FAULTS, fault_of_error, new_uc, perms_to_uc
 
-REG_IDS: dict[str, int] = {name: getattr(X, f"UC_X86_REG_{name.upper()}") for name in GPR_NAMES}
-REG_IDS |= {
-    "rip": X.UC_X86_REG_RIP,
-    "rflags": X.UC_X86_REG_RFLAGS,
-    "fs_base": X.UC_X86_REG_FS_BASE,
-    "gs_base": X.UC_X86_REG_GS_BASE,
-}
-LINUX_FPCW = abi.FPCW_DEFAULT
-LINUX_MXCSR = abi.MXCSR_DEFAULT
 DEFAULT_RFLAGS = 0x2
 NO_UNTIL = (1 << 64) - 1  # an address a run never reaches: "no stop address"
-
-_MEM_FAULTS: dict[int, str] = {
-    UC_MEM_READ_UNMAPPED: "READ_UNMAPPED",
-    UC_MEM_WRITE_UNMAPPED: "WRITE_UNMAPPED",
-    UC_MEM_FETCH_UNMAPPED: "FETCH_UNMAPPED",
-    UC_MEM_READ_PROT: "READ_PROT",
-    UC_MEM_WRITE_PROT: "WRITE_PROT",
-    UC_MEM_FETCH_PROT: "FETCH_PROT",
-}
-#: CPU exception vectors that are faults (rip stays at the instruction), by Excp name.
-_VECTOR_FAULTS: dict[int, str] = {0: "DIVIDE", 6: "INVALID_OPCODE", 13: "GP"}
-
-
-def perms_to_uc(perms: str) -> int:
-    return (
-        (UC_PROT_READ if "r" in perms else 0)
-        | (UC_PROT_WRITE if "w" in perms else 0)
-        | (UC_PROT_EXEC if "x" in perms else 0)
-    )
 
 
 def make_stop(kind: str, pc: int, fault: str | None = None, address: int | None = None, message: str = "",
@@ -92,7 +45,7 @@ class UnicornRunner:
 
     def __init__(self, case: Case, *, count_insns: bool = True) -> None:
         self.case = case
-        self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        self.uc = new_uc()
         self.guest_insns = 0
         self._last_block: tuple[int, int] = (0, 0)  # (addr, instructions) of the block entered last
         self._last_block_end = 0  # end address of the block entered last (to recognise hlt)
@@ -113,8 +66,6 @@ class UnicornRunner:
             self.uc.mem_map(r.addr, r.size, perms_to_uc(r.perms))
             if r.data:
                 self.uc.mem_write(r.addr, r.data)
-        self.uc.reg_write(X.UC_X86_REG_FPCW, LINUX_FPCW)
-        self.uc.reg_write(X.UC_X86_REG_MXCSR, LINUX_MXCSR)
         self.uc.reg_write(REG_IDS["rflags"], DEFAULT_RFLAGS)
         self.write_regs(case.regs)
 
@@ -164,15 +115,16 @@ class UnicornRunner:
         self.guest_insns -= max(0, n - ran)
 
     def _on_mem_invalid(self, uc: Uc, access: int, addr: int, _size: int, _value: int, _data: Any) -> bool:
-        kind = _MEM_FAULTS.get(access, f"MEM_{access}")
+        fault = ACCESS_FAULTS.get(access)
+        kind = fault.name if fault is not None else f"MEM_{access}"
         pc = addr if kind.startswith("FETCH") else uc.reg_read(X.UC_X86_REG_RIP)
         self._pending = make_stop("fault", pc, kind, addr)
         return False
 
     def _on_interrupt(self, uc: Uc, vector: int, _data: Any) -> None:
         rip = uc.reg_read(X.UC_X86_REG_RIP)
-        if vector in _VECTOR_FAULTS:
-            self._pending = make_stop("fault", rip, _VECTOR_FAULTS[vector])
+        if vector in VECTOR_FAULTS:
+            self._pending = make_stop("fault", rip, VECTOR_FAULTS[vector].name)
         else:
             self._pending = make_stop("interrupt", rip, vector=vector)  # a trap: rip is the next instruction
         uc.emu_stop()
@@ -219,8 +171,9 @@ class UnicornRunner:
         rip = self.uc.reg_read(X.UC_X86_REG_RIP)
         if self._pending is not None:
             return self._finish(self._pending)
-        if e.errno == 10:  # UC_ERR_INSN_INVALID
-            return self._finish(make_stop("fault", rip, "INVALID_OPCODE"))
+        kind = fault_of_error(e)
+        if kind is not None:
+            return self._finish(make_stop("fault", rip, kind.name))
         return self._finish(make_stop("fault", rip, "UNICORN_ERROR", message=str(e)))
 
     def _finish(self, stop: dict) -> dict:

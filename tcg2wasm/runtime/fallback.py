@@ -15,45 +15,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from unicorn import (
-    UC_ARCH_X86,
-    UC_ERR_INSN_INVALID,
-    UC_HOOK_INTR,
-    UC_HOOK_MEM_INVALID,
-    UC_HOOK_MEM_WRITE,
-    UC_MEM_FETCH_PROT,
-    UC_MEM_FETCH_UNMAPPED,
-    UC_MEM_READ_PROT,
-    UC_MEM_READ_UNMAPPED,
-    UC_MEM_WRITE_PROT,
-    UC_MEM_WRITE_UNMAPPED,
-    UC_MODE_64,
-    UC_PROT_EXEC,
-    UC_PROT_READ,
-    UC_PROT_WRITE,
-    Uc,
-    UcError,
-)
-from unicorn import x86_const as X
+from unicorn import UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_HOOK_MEM_WRITE, Uc, UcError
 
 from tcg2wasm import abi
-from tcg2wasm.ir.ops import MASK64, Excp
-from tcg2wasm.runtime.memory import PERM_R, PERM_W, PERM_X, GuestMemory, HostRun
-
-LINUX_FPCW = abi.FPCW_DEFAULT
-LINUX_MXCSR = abi.MXCSR_DEFAULT
-SYNC_REGS: dict[str, int] = {name: getattr(X, f"UC_X86_REG_{name.upper()}") for name in abi.GPR_NAMES}
-SYNC_REGS |= {"rip": X.UC_X86_REG_RIP, "rflags": X.UC_X86_REG_RFLAGS,
-              "fs_base": X.UC_X86_REG_FS_BASE, "gs_base": X.UC_X86_REG_GS_BASE, "mxcsr": X.UC_X86_REG_MXCSR,
-              "fpcw": X.UC_X86_REG_FPCW}
-SYNC_REGS |= {name: getattr(X, f"UC_X86_REG_{name.upper()}") for name in abi.XMM_NAMES}
-_MEM_FAULTS: dict[int, Excp] = {
-    UC_MEM_READ_UNMAPPED: Excp.READ_UNMAPPED, UC_MEM_WRITE_UNMAPPED: Excp.WRITE_UNMAPPED,
-    UC_MEM_FETCH_UNMAPPED: Excp.FETCH_UNMAPPED, UC_MEM_READ_PROT: Excp.READ_PROT,
-    UC_MEM_WRITE_PROT: Excp.WRITE_PROT, UC_MEM_FETCH_PROT: Excp.FETCH_PROT,
-}
-#: CPU exception vectors that are faults of the instruction (else: a software interrupt).
-_VECTOR_FAULTS: dict[int, Excp] = {0: Excp.DIVIDE, 6: Excp.INVALID_OPCODE, 13: Excp.GP}
+from tcg2wasm.abi import MASK64, Excp
+from tcg2wasm.runtime.memory import GuestMemory, HostRun, format_perms
+from tcg2wasm.ucadapter import (
+    ACCESS_FAULTS,
+    FULL_REGS,
+    REG_IDS,
+    VECTOR_FAULTS,
+    fault_of_error,
+    new_uc,
+    perms_to_uc,
+    read_regs,
+    write_regs,
+)
 
 
 @dataclass
@@ -67,20 +44,13 @@ class StepResult:
     error: str = ""
 
 
-def _uc_perms(bits: int) -> int:
-    return ((UC_PROT_READ if bits & PERM_R else 0) | (UC_PROT_WRITE if bits & PERM_W else 0)
-            | (UC_PROT_EXEC if bits & PERM_X else 0))
-
-
 class UnicornFallback:
     """Runs single instructions in Unicorn over the guest pages of a ``GuestMemory``."""
 
     def __init__(self, memory: GuestMemory, host_base: Callable[[], int]) -> None:
         self._memory = memory
         self._host_base = host_base
-        self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
-        self.uc.reg_write(X.UC_X86_REG_FPCW, LINUX_FPCW)
-        self.uc.reg_write(X.UC_X86_REG_MXCSR, LINUX_MXCSR)
+        self.uc = new_uc()
         self._mapped: dict[int, tuple[int, int, int]] = {}  # guest addr -> (size, uc perms, host ptr)
         self.layout_dirty = True
         self._fault: tuple[Excp, int] | None = None
@@ -91,7 +61,7 @@ class UnicornFallback:
 
     # -- hooks ------------------------------------------------------------------
     def _on_invalid(self, uc: Uc, access: int, address: int, size: int, value: int, data: object) -> bool:
-        self._fault = (_MEM_FAULTS.get(access, Excp.READ_UNMAPPED), address & MASK64)
+        self._fault = (ACCESS_FAULTS.get(access, Excp.READ_UNMAPPED), address & MASK64)
         return False
 
     def _on_write(self, uc: Uc, access: int, address: int, size: int, value: int, data: object) -> None:
@@ -106,7 +76,8 @@ class UnicornFallback:
         """Make Unicorn's mappings equal the guest's host runs (unmapping/mapping whole runs only)."""
         base = self._host_base()
         wanted: dict[int, tuple[int, int, int]] = {
-            run.addr: (run.size, _uc_perms(run.perms), base + run.host) for run in self._memory.host_runs()
+            run.addr: (run.size, perms_to_uc(format_perms(run.perms)), base + run.host)
+            for run in self._memory.host_runs()
         }
         for addr, spec in sorted(self._mapped.items()):
             if wanted.get(addr) != spec:
@@ -128,8 +99,7 @@ class UnicornFallback:
         """Execute the one instruction at ``regs["rip"]``."""
         if self.layout_dirty:
             self.sync_layout()
-        for name, reg in SYNC_REGS.items():
-            self.uc.reg_write(reg, regs[name])
+        self.uc.reg_write_batch([(REG_IDS[name], regs[name]) for name in FULL_REGS])
         rip = regs["rip"]
         self.uc.ctl_remove_cache(rip, min(rip + 16, MASK64))  # the bytes may have changed since last time
         self._fault, self._vector = None, None
@@ -138,13 +108,14 @@ class UnicornFallback:
         except UcError as e:
             if self._fault is not None:
                 return StepResult(None, self._fault[0], self._fault[1], error=str(e))
-            return StepResult(None, Excp.INVALID_OPCODE if e.errno == UC_ERR_INSN_INVALID else Excp.GP, error=str(e))
+            kind = fault_of_error(e)
+            return StepResult(None, Excp.GP if kind is None else kind, error=str(e))
         if self._vector is not None:
-            fault = _VECTOR_FAULTS.get(self._vector)
+            fault = VECTOR_FAULTS.get(self._vector)
             if fault is not None:
                 return StepResult(None, fault, error=f"cpu exception vector {self._vector}")
             return StepResult(None, vector=self._vector)
-        out = {name: self.uc.reg_read(reg) for name, reg in SYNC_REGS.items()}
+        out = dict(zip(FULL_REGS, self.uc.reg_read_batch([REG_IDS[name] for name in FULL_REGS]), strict=True))
         if out["fpcw"] != regs["fpcw"]:  # loaded (fldenv, frstor, fxrstor...): reserved bits as on the CPU
             out["fpcw"] = abi.fpcw_as_loaded(out["fpcw"])
         return StepResult(out)
@@ -156,12 +127,11 @@ _CPUID_CODE_ADDR = 0x1000
 @lru_cache(maxsize=256)
 def unicorn_cpuid(leaf: int, subleaf: int) -> tuple[int, int, int, int]:
     """(eax, ebx, ecx, edx) Unicorn's CPU model answers for cpuid(leaf, subleaf): a fixed, deterministic model."""
-    uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    uc = new_uc()
     uc.mem_map(_CPUID_CODE_ADDR, abi.PAGE_SIZE)
     uc.mem_write(_CPUID_CODE_ADDR, b"\x0f\xa2")
-    uc.reg_write(X.UC_X86_REG_RAX, leaf)
-    uc.reg_write(X.UC_X86_REG_RCX, subleaf)
+    write_regs(uc, {"rax": leaf, "rcx": subleaf})
     uc.emu_start(_CPUID_CODE_ADDR, _CPUID_CODE_ADDR + 2)
-    regs = (X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX)
-    eax, ebx, ecx, edx = (uc.reg_read(r) & 0xFFFF_FFFF for r in regs)
+    out = read_regs(uc, ("rax", "rbx", "rcx", "rdx"))
+    eax, ebx, ecx, edx = (out[r] & 0xFFFF_FFFF for r in ("rax", "rbx", "rcx", "rdx"))
     return eax, ebx, ecx, edx

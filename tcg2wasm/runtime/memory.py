@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from tcg2wasm import abi
-from tcg2wasm.errors import GuestMemoryError
-from tcg2wasm.ir.interp import GuestFault
+from tcg2wasm.errors import GuestFault, GuestMemoryError
 from tcg2wasm.ir.ops import MASK64, Excp
 
 PERM_R = 1

@@ -15,7 +15,7 @@ from typing import Any
 import unicorn as uc
 
 from tcg2wasm.trace.format import Trace
-from tcg2wasm.trace.replay import (
+from tcg2wasm.trace.session import (
     Divergence,
     ReplayExit,
     SyscallInjector,

@@ -14,7 +14,7 @@ from typing import Any
 
 from tcg2wasm import __version__
 from tcg2wasm.abi import PAGE_SIZE
-from tcg2wasm.cases import load_case
+from tcg2wasm.casefile import load_case
 from tcg2wasm.linux.elf import load_elf
 from tcg2wasm.linux.stack import build_stack
 from tcg2wasm.linux.syscalls import SYSCALL_NAMES, GuestExit, LinuxSyscalls

@@ -1,0 +1,91 @@
+"""The one place that speaks Unicorn: register ids, permissions, errors as fault kinds, a Linux-like reset.
+
+Everything in tcg2wasm that drives Unicorn -- the fallback executor, the reference
+runner and the ``--engine unicorn`` machine of the oracle, the trace recorder and
+the tests -- translates between Unicorn's numbers and ours through this module,
+so a register, a permission or an error means the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import unicorn as uc
+import unicorn.x86_const as ux
+
+from tcg2wasm.abi import Excp
+from tcg2wasm.cpu_state import FPCW_DEFAULT, GPR_NAMES, MXCSR_DEFAULT, XMM_NAMES
+
+__all__ = [
+    "ACCESS_FAULTS", "ERROR_FAULTS", "FULL_REGS", "REG_IDS", "VECTOR_FAULTS", "fault_of_error", "new_uc",
+    "perms_from_uc", "perms_to_uc", "read_regs", "write_regs",
+]
+
+#: Our register names -> Unicorn register ids (every register the Machine's state holds in full).
+REG_IDS: dict[str, int] = {name: getattr(ux, f"UC_X86_REG_{name.upper()}") for name in GPR_NAMES}
+REG_IDS |= {
+    "rip": ux.UC_X86_REG_RIP, "rflags": ux.UC_X86_REG_RFLAGS,
+    "fs_base": ux.UC_X86_REG_FS_BASE, "gs_base": ux.UC_X86_REG_GS_BASE,
+    "mxcsr": ux.UC_X86_REG_MXCSR, "fpcw": ux.UC_X86_REG_FPCW,
+}
+REG_IDS |= {name: getattr(ux, f"UC_X86_REG_{name.upper()}") for name in XMM_NAMES}
+#: The registers a fallback step or an engine switch carries across (all of REG_IDS).
+FULL_REGS: tuple[str, ...] = tuple(REG_IDS)
+
+_PERM_BITS = (("r", uc.UC_PROT_READ), ("w", uc.UC_PROT_WRITE), ("x", uc.UC_PROT_EXEC))
+
+#: Unicorn's invalid-access kinds (UC_MEM_*, as a memory hook sees them) -> our fault kinds.
+ACCESS_FAULTS: dict[int, Excp] = {
+    uc.UC_MEM_READ_UNMAPPED: Excp.READ_UNMAPPED, uc.UC_MEM_WRITE_UNMAPPED: Excp.WRITE_UNMAPPED,
+    uc.UC_MEM_FETCH_UNMAPPED: Excp.FETCH_UNMAPPED, uc.UC_MEM_READ_PROT: Excp.READ_PROT,
+    uc.UC_MEM_WRITE_PROT: Excp.WRITE_PROT, uc.UC_MEM_FETCH_PROT: Excp.FETCH_PROT,
+}
+#: Unicorn's errors (UcError.errno, as emu_start raises them) -> our fault kinds.
+ERROR_FAULTS: dict[int, Excp] = {
+    uc.UC_ERR_READ_UNMAPPED: Excp.READ_UNMAPPED, uc.UC_ERR_WRITE_UNMAPPED: Excp.WRITE_UNMAPPED,
+    uc.UC_ERR_FETCH_UNMAPPED: Excp.FETCH_UNMAPPED, uc.UC_ERR_READ_PROT: Excp.READ_PROT,
+    uc.UC_ERR_WRITE_PROT: Excp.WRITE_PROT, uc.UC_ERR_FETCH_PROT: Excp.FETCH_PROT,
+    uc.UC_ERR_INSN_INVALID: Excp.INVALID_OPCODE,
+}
+#: CPU exception vectors (as an interrupt hook sees them) that are faults of the instruction, not traps.
+VECTOR_FAULTS: dict[int, Excp] = {0: Excp.DIVIDE, 6: Excp.INVALID_OPCODE, 13: Excp.GP}
+
+
+def new_uc() -> uc.Uc:
+    """An x86-64 Unicorn with the x87 control word and MXCSR Linux starts a process with.
+
+    Unicorn itself starts with both at 0 (every exception unmasked, round to nearest).
+    """
+    mu = uc.Uc(uc.UC_ARCH_X86, uc.UC_MODE_64)
+    mu.reg_write(ux.UC_X86_REG_FPCW, FPCW_DEFAULT)
+    mu.reg_write(ux.UC_X86_REG_MXCSR, MXCSR_DEFAULT)
+    return mu
+
+
+def perms_to_uc(perms: str) -> int:
+    """``"rwx"``-style permissions -> UC_PROT_* bits (a letter outside "rwx" raises ValueError)."""
+    bits = 0
+    for letter in perms:
+        bit = dict(_PERM_BITS).get(letter)
+        if bit is None:
+            raise ValueError(f"bad permission {letter!r} in {perms!r} (use a subset of 'rwx')")
+        bits |= bit
+    return bits
+
+
+def perms_from_uc(bits: int) -> str:
+    return "".join(letter for letter, bit in _PERM_BITS if bits & bit)
+
+
+def fault_of_error(error: uc.UcError) -> Excp | None:
+    """The fault kind a UcError stands for, or None if it is not a guest fault."""
+    return ERROR_FAULTS.get(error.errno)
+
+
+def read_regs(mu: uc.Uc, names: Iterable[str] = FULL_REGS) -> dict[str, int]:
+    return {name: mu.reg_read(REG_IDS[name]) for name in names}
+
+
+def write_regs(mu: uc.Uc, regs: Mapping[str, int]) -> None:
+    for name, value in regs.items():
+        mu.reg_write(REG_IDS[name], value)
