@@ -289,7 +289,7 @@ def test_run_tb_matches_the_reference_on_snippets(name: str) -> None:
 
 def record_interpreted_tbs(monkeypatch: pytest.MonkeyPatch, program: str) -> dict[int, tuple]:
     """Run ``program`` on the wasm engine; the TBs its interpreter tier ran, each with the globals of its first run."""
-    import tcg2wasm.machine as machine_module
+    import tcg2wasm.runtime.engines as machine_module
     from tcg2wasm.linux.process import Process
 
     seen: dict[int, tuple] = {}

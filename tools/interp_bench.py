@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from benchutil import guest_stdout_silenced  # noqa: E402  (tools/ is on sys.path)
 
 import tcg2wasm.ir.interp as interp  # noqa: E402
-import tcg2wasm.machine as machine_module  # noqa: E402
+import tcg2wasm.runtime.engines as machine_module  # noqa: E402  (where the tiers call run_tb)
 from tcg2wasm.errors import GuestFault  # noqa: E402
 from tcg2wasm.ir.core import TranslationBlock  # noqa: E402
 from tcg2wasm.ir.interp import TBResult  # noqa: E402

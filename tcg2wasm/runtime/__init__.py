@@ -1,10 +1,15 @@
-"""The runtime: guest memory with a soft TLB, the wasmtime side with the in-wasm dispatcher, the Unicorn fallback."""
+"""The runtime: what runs translated code and what it calls back into.
 
-from tcg2wasm.runtime.fallback import UnicornFallback, unicorn_cpuid
-from tcg2wasm.runtime.memory import BytearrayLinearMemory, GuestMemory, HostAllocator, LinearMemory
-from tcg2wasm.runtime.wasm_runtime import DISPATCHER_WAT, WasmLinearMemory, WasmRuntime
+- ``wasm_runtime``: wasmtime's engine, store, the one memory and table, the in-wasm dispatcher.
+- ``memory``: guest memory (page table, host pages, soft TLB, code-page tracking).
+- ``registers``: guest registers by name over the state block.
+- ``translator``: lifting, optimizing and region building, cached by pc (the translation service).
+- ``code_cache``: installed region functions, their table slots and jump-cache entries.
+- ``tiering``: which tier runs a pc (interpreted while cold, compiled once hot).
+- ``engines``: the engines behind one interface, ``enter(pc) -> (exit, pc)``: wasm and the IR interpreter.
+- ``exits``: what the host does for each exit code (miss, fault, fallback, syscall, cpuid...).
+- ``host_helpers``: the functions translated code imports (slow memory paths, 128-bit division).
+- ``fallback``: Unicorn running one instruction the lifter lacks, over the same pages.
 
-__all__ = [
-    "DISPATCHER_WAT", "BytearrayLinearMemory", "GuestMemory", "HostAllocator", "LinearMemory", "UnicornFallback",
-    "WasmLinearMemory", "WasmRuntime", "unicorn_cpuid",
-]
+The package imports nothing itself, so that using one part does not import Unicorn for another.
+"""

@@ -173,4 +173,4 @@ def apply_effects(cpu: Any, event: SyscallEvent) -> None:
 
 def machine_icount(machine: Any, base: list[int]) -> Callable[[], int]:
     # Machine has no public "instructions so far in this run"; _executed_this_run is its own accounting.
-    return lambda: base[0] + machine._executed_this_run()  # noqa: SLF001
+    return lambda: base[0] + machine.insns_this_run()

@@ -1,0 +1,95 @@
+"""Installed region functions: their table slots, the jump-cache entries that reach them, and invalidation.
+
+A region function is entered at any of its blocks (its entry dispatch reads
+rip), so every block pc of an installed region can point at it from the jump
+cache. Entries are written lazily, at the dispatcher's miss on a pc
+(``link``), and removed with the region.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tcg2wasm.ir.core import TranslationBlock
+from tcg2wasm.runtime.stops import Stats
+from tcg2wasm.runtime.translator import pages_of
+from tcg2wasm.runtime.wasm_runtime import WasmRuntime
+
+__all__ = ["CodeCache", "InstalledRegion"]
+
+
+@dataclass(frozen=True)
+class InstalledRegion:
+    entry: int
+    slot: int
+    pages: frozenset[int]
+    block_pcs: frozenset[int]
+
+
+class CodeCache:
+    """The regions installed in one runtime's table, by entry, by block pc and by page."""
+
+    def __init__(self, rt: WasmRuntime, stats: Stats) -> None:
+        self._rt = rt
+        self._stats = stats
+        self._by_entry: dict[int, InstalledRegion] = {}
+        self._by_block: dict[int, InstalledRegion] = {}  # any block pc -> a region containing it
+        self._by_page: dict[int, set[int]] = {}
+
+    def region_at(self, pc: int) -> InstalledRegion | None:
+        """A region that can be entered at ``pc`` (its entry, or one of its blocks)."""
+        return self._by_entry.get(pc) or self._by_block.get(pc)
+
+    def entries(self) -> list[int]:
+        return sorted(self._by_entry)
+
+    def install(self, entry: int, wasm: bytes, blocks: Iterable[TranslationBlock]) -> InstalledRegion:
+        """Instantiate a region module and make it reachable from ``entry`` and every block of it."""
+        t0 = time.perf_counter()
+        func = self._rt.instantiate_region(wasm)
+        self._stats.translate_seconds += time.perf_counter() - t0
+        self._stats.modules += 1
+        tbs = list(blocks)
+        pages = frozenset(page for tb in tbs for page in pages_of(tb))
+        region = InstalledRegion(entry, self._rt.allocate_slot(func), pages, frozenset(tb.pc for tb in tbs))
+        self._by_entry[entry] = region
+        for pc in region.block_pcs:
+            self._by_block.setdefault(pc, region)
+        for page in pages:
+            self._by_page.setdefault(page, set()).add(entry)
+        return region
+
+    def link(self, pc: int, region: InstalledRegion) -> None:
+        """Point the jump-cache entry of ``pc`` at ``region`` (the dispatcher then enters it directly)."""
+        self._rt.jc_set(pc, region.slot)
+
+    # -- invalidation ---------------------------------------------------------------------
+    def drop_pages(self, pages: Iterable[int]) -> None:
+        for page in pages:
+            for entry in sorted(self._by_page.pop(page, ())):
+                self.drop(entry)
+
+    def drop_containing(self, pc: int) -> None:
+        """Drop every region with a block at ``pc``."""
+        for entry, region in list(self._by_entry.items()):
+            if pc in region.block_pcs:
+                self.drop(entry)
+
+    def drop_inner_stop(self, stop: int) -> None:
+        """Drop regions that would run through ``stop`` without a block boundary check (not their entry)."""
+        for entry, region in list(self._by_entry.items()):
+            if stop in region.block_pcs and stop != entry:
+                self.drop(entry)
+
+    def drop(self, entry: int) -> None:
+        region = self._by_entry.pop(entry, None)
+        if region is None:
+            return
+        for pc in region.block_pcs:
+            if self._by_block.get(pc) is region:
+                del self._by_block[pc]
+            if self._rt.jc_get(pc) == (pc, region.slot):
+                self._rt.jc_remove(pc)
+        self._rt.free_slot(region.slot)

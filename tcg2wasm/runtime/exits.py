@@ -1,0 +1,226 @@
+"""What the host does when an engine returns: one handler per exit code.
+
+``ExitHandler.handle(code, pc)`` returns the pc to enter next, or the
+``StopReason`` that ends the run. The path of a guest pc from a jump-cache miss
+to an installed region is all here: ``on_miss`` asks the tiering policy whether
+the pc is hot; a cold block runs once in the IR interpreter, a hot one gets a
+region from the translator, which the code cache installs and links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tcg2wasm.abi import Excp, Exit
+from tcg2wasm.errors import GuestFault, TranslationError
+from tcg2wasm.runtime.code_cache import CodeCache, InstalledRegion
+from tcg2wasm.runtime.cpuid import cpuid
+from tcg2wasm.runtime.engines import Engine
+from tcg2wasm.runtime.memory import GuestMemory
+from tcg2wasm.runtime.registers import RegisterFile
+from tcg2wasm.runtime.stops import Stats, StopReason, fault_stop
+from tcg2wasm.runtime.tiering import Tiering
+from tcg2wasm.runtime.translator import Translator
+from tcg2wasm.runtime.wasm_runtime import WasmRuntime
+
+__all__ = ["ExitHandler", "Outcome"]
+
+Outcome = StopReason | int  # a stop, or the pc to enter next
+_TSC_BASE = 0x1_0000_0000
+
+
+class ExitHandler:
+    """Exit codes to actions, for one machine's parts."""
+
+    def __init__(self, *, rt: WasmRuntime, regs: RegisterFile, memory: GuestMemory, translator: Translator,
+                 code_cache: CodeCache, tiering: Tiering, engine: Engine, cold: Engine, stats: Stats,
+                 cpu: Any, insns_retired: Callable[[], int], fallback: bool) -> None:
+        self._rt = rt
+        self._regs = regs
+        self._memory = memory
+        self._translator = translator
+        self._code = code_cache
+        self._tiering = tiering
+        self._engine = engine  # the machine's engine (wasm, or the interpreter as reference)
+        self._cold = cold  # what runs one block of cold code (the interpreter)
+        self._compiles = engine is not cold
+        self._stats = stats
+        self._cpu = cpu  # what the syscall handler is given (the Machine)
+        self._insns_retired = insns_retired
+        self.fallback_enabled = fallback
+        self._unicorn: Any = None  # runtime.fallback.UnicornFallback, made at the first fallback
+        #: Called as ``handler(cpu)`` on a syscall exit (rip already past the syscall); the run then continues.
+        self.syscall_handler: Callable[[Any], None] | None = None
+
+    def handle(self, code: Exit, pc: int) -> Outcome:
+        match code:
+            case Exit.CONTINUE:
+                return pc
+            case Exit.STOP:
+                return StopReason("until", pc, message=f"stopped at {pc:#x}")
+            case Exit.MISS:
+                return self.on_miss(pc)
+            case Exit.ICOUNT:
+                return self.on_icount(pc)
+            case Exit.FALLBACK:
+                return self.on_fallback(pc)
+            case Exit.FAULT:
+                return self.on_fault(pc)
+            case Exit.SYSCALL:
+                return self.on_syscall(pc)
+            case Exit.HLT:
+                return StopReason("hlt", pc, message=f"hlt at {pc:#x}")
+            case Exit.INT:
+                return self.on_software_interrupt(pc)
+            case Exit.CPUID:
+                self._do_cpuid()
+                return pc
+            case Exit.RDTSC:
+                self._do_rdtsc()
+                return pc
+        raise TranslationError(f"unknown exit code {code} at rip {pc:#x}")
+
+    def layout_changed(self) -> None:
+        """Mappings changed: the fallback's Unicorn must map the pages again before its next step."""
+        if self._unicorn is not None:
+            self._unicorn.layout_dirty = True
+
+    # -- misses: tiering and installing ------------------------------------------------------
+    def on_miss(self, pc: int) -> Outcome:
+        try:
+            entry_tb = self._translator.lifted(pc)
+        except GuestFault as f:
+            return self.fault_stop(pc, f.kind, f.addr)
+        if not self._compiles:
+            self._translator.optimized(pc)
+            return pc
+        if entry_tb.n_insns == 0 and entry_tb.fallback_insns:
+            return self.on_fallback(pc)  # no module for a lone fallback instruction
+        region = self._code.region_at(pc)
+        if region is None:
+            if not self._tiering.compile_now(pc):
+                self._stats.blocks_interpreted += 1
+                return self.handle(*self._cold.run_block(entry_tb))
+            region = self.install_region(pc)
+        self._code.link(pc, region)
+        return pc
+
+    def install_region(self, entry: int) -> InstalledRegion:
+        region = self._translator.region(entry, self._tiering.may_join_region)
+        installed = self._code.install(entry, self._translator.compile(region), region.blocks.values())
+        self._stats.regions_translated += 1
+        return installed
+
+    # -- the instruction budget ---------------------------------------------------------------
+    def budget_left(self) -> int:
+        return self._rt.state_read("icount_left")
+
+    def _count_stop(self, pc: int) -> StopReason:
+        return StopReason("count", pc, message=f"instruction count reached at {pc:#x}")
+
+    def on_icount(self, pc: int) -> Outcome:
+        """The budget ends inside the next TB: run just the instructions left, then stop at the count."""
+        left = self.budget_left()
+        if left == 0:
+            return self._count_stop(pc)
+        try:
+            if not self._compiles or self._tiering.interprets_cold_code:
+                return self.handle(*self._cold.run_block(self._translator.lifted(pc), max_insns=left))
+            return self.handle(*self._engine.run_block(self._translator.translate(pc, max_insns=left)))
+        except GuestFault as f:
+            return self.fault_stop(pc, f.kind, f.addr)
+
+    # -- faults ----------------------------------------------------------------------------------
+    def on_fault(self, pc: int) -> Outcome:
+        kind = Excp(self._rt.state_read("fault_kind"))
+        if kind == Excp.NONE:
+            return self._restart_code_write(pc)
+        if self.budget_left() == 0:
+            return self._count_stop(pc)
+        return self.fault_stop(pc, kind, self._rt.state_read("fault_addr"))
+
+    def _restart_code_write(self, pc: int) -> Outcome:
+        """A store hit a page holding translated code: drop those translations and redo the instruction.
+
+        The instruction runs once in the IR interpreter with code writes let through (its store
+        invalidates the page); the next dispatch then retranslates from the new bytes.
+        """
+        self._stats.code_write_restarts += 1
+        if self.budget_left() == 0:
+            return self._count_stop(pc)
+        try:
+            tb = self._translator.translate(pc, max_insns=1)
+        except GuestFault as f:
+            return self.fault_stop(pc, f.kind, f.addr)
+        self._memory.code_write_passthrough = True
+        try:
+            result = self._cold.run_block(tb)
+        finally:
+            self._memory.code_write_passthrough = False
+        return self.handle(*result)
+
+    def fault_stop(self, pc: int, kind: Excp | str, addr: int | None) -> StopReason:
+        return fault_stop(pc, kind, addr, self.describe_insn(pc))
+
+    def describe_insn(self, pc: int) -> str:
+        insn = self._translator.insn_at(pc)
+        if insn is not None:
+            return f"{insn.raw.hex(' ')}: {insn.asm}"
+        try:
+            raw = self._memory.fetch(pc, 15)
+        except GuestFault:
+            return "no executable bytes"
+        return f"{raw.hex(' ')}: undecoded"
+
+    # -- the host's share of guest instructions --------------------------------------------------
+    def on_fallback(self, pc: int) -> Outcome:
+        """Run the instruction at ``pc`` in Unicorn over the same pages (counted in ``fallback_insns``)."""
+        if self.budget_left() == 0:
+            return self._count_stop(pc)
+        if not self.fallback_enabled:
+            return self.fault_stop(pc, "UNSUPPORTED", None)
+        if self._unicorn is None:
+            from tcg2wasm.runtime.fallback import UnicornFallback  # imports Unicorn: only when needed
+
+            self._unicorn = UnicornFallback(self._memory, lambda: self._rt.linear.base)
+        result = self._unicorn.step(self._regs.snapshot())
+        if result.vector is not None:
+            return StopReason("interrupt", pc, vector=result.vector,
+                              message=f"interrupt {result.vector:#x} at {pc:#x} ({self.describe_insn(pc)})")
+        if result.regs is None:
+            return self.fault_stop(pc, result.fault, result.address)
+        for name, value in result.regs.items():
+            self._regs.write_full(name, value)
+        self._rt.state_write("icount_left", self.budget_left() - 1)
+        self._stats.fallback_insns += 1
+        return self._rt.state_read("rip")
+
+    def on_syscall(self, pc: int) -> Outcome:
+        if self.syscall_handler is None:
+            return StopReason("syscall", pc, message=f"syscall before {pc:#x}")
+        self.syscall_handler(self._cpu)
+        return self._rt.state_read("rip")  # the handler may have moved it (sigreturn, exec...)
+
+    def on_software_interrupt(self, pc: int) -> StopReason:
+        """int3 / int n stop at the instruction; like Unicorn (a trap), rip moves past it."""
+        import iced_x86
+
+        ins = iced_x86.Decoder(64, self._memory.fetch(pc, 15), ip=pc).decode()
+        vector = {iced_x86.Mnemonic.INT3: 3, iced_x86.Mnemonic.INT1: 1, iced_x86.Mnemonic.INTO: 4}.get(
+            ins.mnemonic, ins.immediate(0) if ins.op_count else 0)
+        self._rt.state_write("rip", ins.next_ip)
+        asm = iced_x86.Formatter(iced_x86.FormatterSyntax.INTEL).format(ins)
+        return StopReason("interrupt", ins.next_ip, vector=vector, message=f"interrupt {vector:#x} at {pc:#x} ({asm})")
+
+    def _do_cpuid(self) -> None:
+        leaf = self._rt.state_read("rax") & 0xFFFF_FFFF
+        subleaf = self._rt.state_read("rcx") & 0xFFFF_FFFF
+        for name, value in zip(("rax", "rbx", "rcx", "rdx"), cpuid(leaf, subleaf), strict=True):
+            self._rt.state_write(name, value)
+
+    def _do_rdtsc(self) -> None:
+        """A deterministic time-stamp counter: one tick per retired guest instruction."""
+        tsc = _TSC_BASE + self._insns_retired()
+        self._rt.state_write("rax", tsc & 0xFFFF_FFFF)
+        self._rt.state_write("rdx", (tsc >> 32) & 0xFFFF_FFFF)

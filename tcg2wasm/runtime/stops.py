@@ -1,0 +1,52 @@
+"""What a run reports: why it stopped (``StopReason``) and the counters over a machine's life (``Stats``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from tcg2wasm.abi import Excp
+
+__all__ = ["MEMORY_FAULTS", "Stats", "StopReason", "fault_stop"]
+
+MEMORY_FAULTS = frozenset({Excp.READ_UNMAPPED, Excp.WRITE_UNMAPPED, Excp.FETCH_UNMAPPED,
+                           Excp.READ_PROT, Excp.WRITE_PROT, Excp.FETCH_PROT})
+
+
+@dataclass
+class StopReason:
+    """Why ``Machine.run`` returned."""
+
+    kind: str  # "until" | "count" | "fault" | "syscall" | "hlt" | "interrupt"
+    pc: int  # rip when stopped (the faulting instruction for faults)
+    fault: str | None = None  # Excp name for faults, e.g. "READ_UNMAPPED", "DIVIDE"; "UNSUPPORTED"
+    address: int | None = None  # faulting data address of memory faults
+    message: str = ""
+    vector: int | None = None  # interrupt number for kind == "interrupt"
+
+
+def fault_stop(pc: int, kind: Excp | str, addr: int | None, insn: str) -> StopReason:
+    """A fault stop with its one-line message; ``insn`` describes the instruction at ``pc``."""
+    name = kind.name if isinstance(kind, Excp) else kind
+    address = addr if isinstance(kind, Excp) and kind in MEMORY_FAULTS else None
+    where = f" accessing {address:#x}" if address is not None else ""
+    return StopReason("fault", pc, name, address, f"{name} at pc {pc:#x} ({insn}){where}")
+
+
+@dataclass
+class Stats:
+    """Counters over the machine's lifetime."""
+
+    blocks_translated: int = 0
+    regions_translated: int = 0
+    modules: int = 0  # wasm modules instantiated (regions and one-off blocks)
+    guest_insns: int = 0  # exact: budget consumed, fallback instructions included
+    fallback_insns: int = 0
+    translate_seconds: float = 0.0  # lifting, optimizing, compiling and instantiating
+    host_exits: int = 0  # returns from translated code / the dispatcher to Python
+    invalidations: int = 0  # pages whose translations were dropped
+    code_write_restarts: int = 0  # guest stores into translated code, re-executed after invalidation
+    blocks_interpreted: int = 0  # cold blocks run by the IR interpreter before their pc got hot
+
+    def as_dict(self) -> dict[str, int | float]:
+        return dataclasses.asdict(self)
