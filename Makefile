@@ -70,6 +70,7 @@ guests:
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tcg2wasm tests tools
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) tools/bench.py

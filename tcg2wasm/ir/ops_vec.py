@@ -16,6 +16,7 @@ interpreter and the constant folder.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 
 from tcg2wasm.ir.opdef import MASK64, OpDef, PureFn
@@ -47,6 +48,16 @@ def saturate(value: int, bits: int, is_signed: bool) -> int:
     """Clamp ``value`` to the range of a ``bits``-wide lane (result unsigned, as stored)."""
     lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if is_signed else (0, (1 << bits) - 1)
     return min(max(value, lo), hi) & ((1 << bits) - 1)
+
+
+def _saturating(op: Callable[[int, int], int], bits: int, is_signed: bool) -> LaneFn:
+    """``op`` on two lanes, saturated to the lane's range."""
+    return lambda x, y: saturate(op(x, y), bits, is_signed)
+
+
+def _lane_mask(test: Callable[[int, int], bool], bits: int) -> LaneFn:
+    """All ones in a lane where ``test`` holds, else 0 (the SSE compares)."""
+    return lambda x, y: _all_ones_if(test(x, y), bits)
 
 
 def _lanewise(bits: int, fn: LaneFn, is_signed: bool = False) -> PureFn:
@@ -130,10 +141,10 @@ def _arith_ops() -> list[OpDef]:
         for sign, is_signed in (("s", True), ("u", False)):
             ops += [
                 OpDef(f"addsat{bits}{sign}_i64", 1, 2, 0,
-                      fold=_lanewise(bits, lambda x, y, b=bits, s=is_signed: saturate(x + y, b, s), is_signed),
+                      fold=_lanewise(bits, _saturating(operator.add, bits, is_signed), is_signed),
                       doc=f"lane-wise {bits}-bit {'signed' if is_signed else 'unsigned'} saturating addition"),
                 OpDef(f"subsat{bits}{sign}_i64", 1, 2, 0,
-                      fold=_lanewise(bits, lambda x, y, b=bits, s=is_signed: saturate(x - y, b, s), is_signed),
+                      fold=_lanewise(bits, _saturating(operator.sub, bits, is_signed), is_signed),
                       doc=f"lane-wise {bits}-bit {'signed' if is_signed else 'unsigned'} saturating subtraction"),
             ]
     return ops
@@ -143,10 +154,10 @@ def _compare_ops() -> list[OpDef]:
     ops: list[OpDef] = []
     for bits in (8, 16, 32):
         ops += [
-            OpDef(f"cmpeq{bits}_i64", 1, 2, 0, fold=_lanewise(bits, lambda x, y, b=bits: _all_ones_if(x == y, b)),
+            OpDef(f"cmpeq{bits}_i64", 1, 2, 0, fold=_lanewise(bits, _lane_mask(operator.eq, bits)),
                   doc=f"each {bits}-bit lane all ones where a == b, else 0 (pcmpeq)"),
             OpDef(f"cmpgt{bits}s_i64", 1, 2, 0,
-                  fold=_lanewise(bits, lambda x, y, b=bits: _all_ones_if(x > y, b), is_signed=True),
+                  fold=_lanewise(bits, _lane_mask(operator.gt, bits), is_signed=True),
                   doc=f"each {bits}-bit lane all ones where a > b (signed), else 0 (pcmpgt)"),
         ]
     ops += [

@@ -162,7 +162,7 @@ def _build_code(ops: list[Op], counting: bool) -> tuple[Code, list[int], list[in
     jumps: list[tuple[int, int, int]] = []  # (step number, label, instructions started there)
     builders = _BUILDERS
     append = steps.append
-    movi = OPS["movi_i64"].fold
+    movi = _fold_of(OPS["movi_i64"])
     for op in ops:
         name = op.name
         if name == "mov_i64":  # the two commonest ops, without a builder call
@@ -197,7 +197,8 @@ def _build_code(ops: list[Op], counting: bool) -> tuple[Code, list[int], list[in
             append((FAIL, KeyError, label))  # the op-by-op loop fails on the label lookup
         static_pcs = static_pcs and target[1] == started
         steps[position] = (*steps[position][:-1], target[0])  # the target is a branch's last item
-    return tuple(zip_longest(*steps)), insn_starts, insn_pcs, static_pcs
+    kinds, x0, x1, x2, x3 = zip_longest(*steps)  # _END gives every code all five columns
+    return (kinds, x0, x1, x2, x3), insn_starts, insn_pcs, static_pcs
 
 
 # -- one builder per op name: op.args -> step -------------------------------------------------------------
@@ -230,7 +231,7 @@ def _field(mask: int) -> Builder:
 
 
 def _extract(d: OpDef) -> Builder:
-    fallback = _pure(d, d.fold)
+    fallback = _pure(d, _fold_of(d))
 
     def build(args: list) -> Step:
         pos, length = args[2], args[3]
@@ -251,6 +252,16 @@ def _movcond(args: list) -> Step:
     return (MOVCOND, cond_test(cond), o.index, (c1.index, c2.index, v1.index, v2.index))
 
 
+def _not_interpreted(name: str) -> Builder:
+    return lambda args: (FAIL, AssertionError, name)
+
+
+def _fold_of(d: OpDef) -> Callable[..., int]:
+    if d.fold is None:
+        raise ValueError(f"{d.name} has no fold")
+    return d.fold
+
+
 def _pure(d: OpDef, fn: Callable[..., int]) -> Builder:
     """Any op with a fold, by its shape."""
     n_in = d.n_in
@@ -269,11 +280,11 @@ def _builders() -> dict[str, Builder]:
         if name in ("insn_start", "set_label", "br", "brcond_i64"):
             continue  # handled by _build_code itself
         if d.fold is not None:
-            builders[name] = _pure(d, BUILTIN_FOLDS.get(name, d.fold))
+            builders[name] = _pure(d, BUILTIN_FOLDS.get(name, _fold_of(d)))
         elif name in ("mulu2_i64", "muls2_i64", "divu2_i64", "divs2_i64"):
             builders[name] = _two_output(name)
         else:  # replaced below if it is one of the interpreter's special ops
-            builders[name] = lambda args, name=name: (FAIL, AssertionError, name)
+            builders[name] = _not_interpreted(name)
     builders.update({
         "mov_i64": lambda args: (MOV, args[0].index, args[1].index),
         "add_i64": lambda args: (ADD, args[0].index, args[1].index, args[2].index),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from tcg2wasm.ir.core import Op, Temp, TranslationBlock
 from tcg2wasm.ir.ops import Cond, Exit, MemOp
 
-_MEMOP_NAMES = {int(m): m.name.lower() for m in (MemOp.UB, MemOp.UW, MemOp.UL, MemOp.UQ, MemOp.SB, MemOp.SW, MemOp.SL)}
+_MEMOPS = (MemOp.UB, MemOp.UW, MemOp.UL, MemOp.UQ, MemOp.SB, MemOp.SW, MemOp.SL)
+_MEMOP_NAMES = {int(m): str(m.name).lower() for m in _MEMOPS}
 
 
 def _const_names(op: Op) -> list[str]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from tcg2wasm.abi import PAGE_SIZE
 from tcg2wasm.errors import Tcg2WasmError
+from tcg2wasm.guest_cpu import GuestMemoryAPI
 
 PIE_BASE = 0x0040_0000
 PF_X, PF_W, PF_R = 1, 2, 4
@@ -18,12 +18,6 @@ PF_X, PF_W, PF_R = 1, 2, 4
 
 class ElfLoadError(Tcg2WasmError):
     """The file is not a static x86-64 Linux executable we can run; the message says why."""
-
-
-class GuestMemory(Protocol):
-    def mem_map(self, addr: int, size: int, perms: str = "rwx") -> None: ...
-
-    def mem_write(self, addr: int, data: bytes) -> None: ...
 
 
 @dataclass
@@ -73,7 +67,7 @@ def _check_header(elf: ELFFile, path: Path) -> None:
         raise ElfLoadError(f"{path}: ELF type {elf['e_type']} is not an executable")
 
 
-def load_elf(mem: GuestMemory, path: str | Path) -> LoadedImage:
+def load_elf(mem: GuestMemoryAPI, path: str | Path) -> LoadedImage:
     """Map the PT_LOAD segments of a static executable into guest memory."""
     path = Path(path)
     elf, data = _open(path)
@@ -104,7 +98,7 @@ def load_elf(mem: GuestMemory, path: str | Path) -> LoadedImage:
     return LoadedImage(base + elf["e_entry"], phdr_addr, elf["e_phentsize"], elf["e_phnum"], _page_up(end), base)
 
 
-def _map_runs(mem: GuestMemory, page_perms: dict[int, int]) -> None:
+def _map_runs(mem: GuestMemoryAPI, page_perms: dict[int, int]) -> None:
     """Map runs of consecutive pages with equal permissions as one mapping each."""
     pages = sorted(page_perms)
     run_start = pages[0]

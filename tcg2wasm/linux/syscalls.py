@@ -14,10 +14,10 @@ import struct
 import sys
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from tcg2wasm.abi import PAGE_SIZE
 from tcg2wasm.errors import Tcg2WasmError
+from tcg2wasm.guest_cpu import GuestCPU
 
 MMAP_BASE = 0x1000_0000
 MMAP_LIMIT = 0x7000_0000
@@ -38,20 +38,7 @@ class GuestExit(Exception):  # noqa: N818 - not an error: the guest ended
         self.status = status
 
 
-class Cpu(Protocol):
-    def reg_read(self, name: str) -> int: ...
-
-    def reg_write(self, name: str, value: int) -> None: ...
-
-    def mem_read(self, addr: int, size: int) -> bytes: ...
-
-    def mem_write(self, addr: int, data: bytes) -> None: ...
-
-    def mem_map(self, addr: int, size: int, perms: str = "rwx") -> None: ...
-
-    def mem_unmap(self, addr: int, size: int) -> None: ...
-
-    def mem_protect(self, addr: int, size: int, perms: str) -> None: ...
+Cpu = GuestCPU  # the CPU a system call works on (the Machine, or Unicorn for --engine unicorn)
 
 
 def _page_up(x: int) -> int:
@@ -409,7 +396,7 @@ def sys_mprotect(s: LinuxSyscalls, addr: int, length: int, prot: int, *_: int) -
     if addr % PAGE_SIZE:
         return -errno.EINVAL
     end = addr + _page_up(length)
-    for start, size, _ in sorted(s.cpu.mem_regions()):
+    for start, size, _perms_now in sorted(s.cpu.mem_regions()):
         lo, hi = max(start, addr), min(start + size, end)
         if lo < hi:
             s.cpu.mem_protect(lo, hi - lo, _perms(prot))

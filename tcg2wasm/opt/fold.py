@@ -442,17 +442,16 @@ def forward_pass(ops: list[Op]) -> tuple[list[Op], bool]:
             changed = True
             continue
         rule = rules[name]
-        if rule.inert:
-            new = op
-        else:
+        if not rule.inert:
             new = _fold(ctx, _reading_roots(ctx, op, rule), rule)
+            if new is None:
+                changed = True
+                continue
             if new is not op:
-                if new is None:
-                    changed = True
-                    continue
                 changed = changed or new.name != name or new.args != op.args
                 rule = rules[new.name]
-        out.append(new)
+            op = new
+        out.append(op)
         if rule.terminator:
             reachable = False
     return out, changed

@@ -8,6 +8,7 @@ as for the wasm engine.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import unicorn as uc
@@ -38,7 +39,7 @@ class UnicornStats:
 class UnicornMachine:
     def __init__(self) -> None:
         self.uc = new_uc()
-        self.syscall_handler = None
+        self.syscall_handler: Callable[[UnicornMachine], None] | None = None
         self.stats = UnicornStats()
         self._pending: BaseException | None = None
         self._stopped_for: str | None = None

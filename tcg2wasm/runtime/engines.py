@@ -19,7 +19,7 @@ from typing import Protocol
 from tcg2wasm.abi import Exit
 from tcg2wasm.cfg.region import Region
 from tcg2wasm.errors import TranslationError
-from tcg2wasm.ir.core import N_GLOBALS, TranslationBlock
+from tcg2wasm.ir.core import TranslationBlock
 from tcg2wasm.ir.interp import TBResult, run_tb
 from tcg2wasm.runtime.memory import GuestMemory
 from tcg2wasm.runtime.registers import RegisterFile
@@ -82,7 +82,7 @@ class InterpEngine:
         """Chain TBs while they continue; globals, rip and the budget stay in Python variables meanwhile."""
         rt = self._rt
         stop_pc = rt.state_read("stop_pc")
-        values = self._regs.globals[:]
+        values = self._regs.load_globals()
         left = rt.state_read("icount_left")
         code, result = Exit.CONTINUE, None
         while code == Exit.CONTINUE:
@@ -101,7 +101,7 @@ class InterpEngine:
             pc, code = result.pc, result.exit
             if code != Exit.CONTINUE:
                 left += tb.unexecuted_from(pc)
-        self._regs.globals[:] = values[:N_GLOBALS]
+        self._regs.store_globals(values)
         rt.state_write("rip", pc)
         rt.state_write("icount_left", left)
         if code == Exit.FAULT and result is not None:
@@ -123,9 +123,9 @@ def interpret_block(rt: WasmRuntime, regs: RegisterFile, memory: GuestMemory, tb
     if left < charge:
         rt.state_write("rip", tb.pc)
         return Exit.ICOUNT, tb.pc
-    values = regs.globals[:]
+    values = regs.load_globals()
     result = run_tb(tb, values, memory, max_insns)
-    regs.globals[:] = values[:N_GLOBALS]
+    regs.store_globals(values)
     rt.state_write("rip", result.pc)
     if result.exit != Exit.CONTINUE:
         left += tb.unexecuted_from(result.pc) - (tb.n_insns - charge)

@@ -23,7 +23,6 @@ from tcg2wasm.runtime.memory import GuestMemory, HostRun, format_perms
 from tcg2wasm.ucadapter import (
     ACCESS_FAULTS,
     FULL_REGS,
-    REG_IDS,
     VECTOR_FAULTS,
     fault_of_error,
     new_uc,
@@ -99,7 +98,7 @@ class UnicornFallback:
         """Execute the one instruction at ``regs["rip"]``."""
         if self.layout_dirty:
             self.sync_layout()
-        self.uc.reg_write_batch([(REG_IDS[name], regs[name]) for name in FULL_REGS])
+        write_regs(self.uc, {name: regs[name] for name in FULL_REGS})
         rip = regs["rip"]
         self.uc.ctl_remove_cache(rip, min(rip + 16, MASK64))  # the bytes may have changed since last time
         self._fault, self._vector = None, None
@@ -115,7 +114,7 @@ class UnicornFallback:
             if fault is not None:
                 return StepResult(None, fault, error=f"cpu exception vector {self._vector}")
             return StepResult(None, vector=self._vector)
-        out = dict(zip(FULL_REGS, self.uc.reg_read_batch([REG_IDS[name] for name in FULL_REGS]), strict=True))
+        out = read_regs(self.uc)
         if out["fpcw"] != regs["fpcw"]:  # loaded (fldenv, frstor, fxrstor...): reserved bits as on the CPU
             out["fpcw"] = abi.fpcw_as_loaded(out["fpcw"])
         return StepResult(out)

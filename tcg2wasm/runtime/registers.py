@@ -57,6 +57,14 @@ class RegisterFile:
         #: The IR globals, live: they are the first fields of the state block, in order (abi.STATE_FIELDS).
         self.globals: ctypes.Array[ctypes.c_uint64] = rt.linear.u64_array(abi.STATE_BASE, len(abi.GLOBAL_NAMES))
 
+    def load_globals(self) -> list[int]:
+        """The IR globals as a list (what the interpreter runs on)."""
+        return self.globals[:]  # a slice of a ctypes array is a list of ints
+
+    def store_globals(self, values: list[int]) -> None:
+        """Write back the first ``len(GLOBAL_NAMES)`` of ``values`` (the interpreter's value vector)."""
+        self.globals[:] = values[: len(self.globals)]  # type: ignore[assignment]  # ctypes takes ints
+
     def reset(self) -> None:
         """Every field zero, then the state Linux starts a process with (rflags bit 1, mxcsr, fpcw)."""
         for name in abi.STATE_FIELDS:

@@ -203,7 +203,10 @@ class WasmRuntime:
             self.linker.define(self.store, abi.IMPORT_MODULE, name, func)
         dispatcher = wasmtime.Module(self.engine, DISPATCHER_WAT)
         instance = self.linker.instantiate(self.store, dispatcher)
-        self._dispatch = i32_caller(self.store, instance.exports(self.store)["dispatch"])
+        dispatch = instance.exports(self.store)["dispatch"]
+        if not isinstance(dispatch, wasmtime.Func):
+            raise TranslationError("the dispatcher module exports no function 'dispatch'")
+        self._dispatch = i32_caller(self.store, dispatch)
 
     def dispatch(self) -> int:
         """Run the in-wasm dispatcher loop; returns the Exit code that ended it."""

@@ -222,7 +222,7 @@ def narrow(trace: Trace, divergence: Divergence, max_blocks: int = 200000) -> st
     return (f"{head}\nthe replay and a Unicorn re-run of the recording agree up to icount {pair.icount}: the "
             f"recorded data itself (a checkpoint or syscall record) disagrees with both.\n"
             f"first divergent instruction: the last one before that point: {where}\n  lifted ops:\n"
-            + "\n".join("    " + line for line in _lifted_ops(pair.wasm, last.pc).splitlines() if last))
+            + "\n".join("    " + line for line in (_lifted_ops(pair.wasm, last.pc) if last else "").splitlines()))
 
 
 def _code_differs(pair: _Pair, trace: Trace) -> bool:

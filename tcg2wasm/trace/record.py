@@ -32,6 +32,7 @@ from tcg2wasm.trace.format import (
     memory_digest,
 )
 from tcg2wasm.trace.ucrun import BlockInfo, UcTracker
+from tcg2wasm.ucadapter import flush_translations
 
 #: Blocks between two periodic checkpoints (``--every``).
 #: The environment a recorded program gets unless told otherwise: fixed, so recordings are reproducible.
@@ -225,10 +226,10 @@ def step(tracker: UcTracker) -> Any:
     insns = decode(cpu.mem_read(pc, 16), pc) if _fetchable(cpu, pc) else []
     tracker.counting = False
     try:
-        cpu.uc.ctl_flush_tb()  # Unicorn's count is only exact for freshly translated code
+        flush_translations(cpu.uc)  # Unicorn's count is only exact for freshly translated code
         stop = cpu.run(pc, count=1)
         if insns and insns[0].rep and stop.kind == "count" and stop.pc == pc and tracker.counter_zero(insns[0]):
-            cpu.uc.ctl_flush_tb()
+            flush_translations(cpu.uc)
             stop = cpu.run(pc, count=1)
     finally:
         tracker.counting = True

@@ -87,7 +87,7 @@ def replay(trace: Trace, *, engine: str = "wasm", progress: bool = False, narrow
         bar.close()
     seconds = time.perf_counter() - t0
     stats = machine.stats.as_dict()
-    return ReplayResult(ok, stats.get("guest_insns", 0), trace.n_blocks, seconds, report, stats)
+    return ReplayResult(ok, int(stats.get("guest_insns", 0)), trace.n_blocks, seconds, report, stats)
 
 
 def _replay_segments(trace: Trace, machine: Any, base: list[int], bar: _Progress) -> None:

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tcg2wasm.guest_cpu import GuestCPU
+from tcg2wasm.machine import Machine
 from tcg2wasm.trace.format import RFLAGS_COMPARED, TRACE_REGS, SyscallEvent, Trace
 
 
@@ -45,7 +47,7 @@ class ReplayResult:
 # -- building machines from a trace ------------------------------------------------------------------
 
 
-def load_image(cpu: Any, trace: Trace) -> None:
+def load_image(cpu: GuestCPU, trace: Trace) -> None:
     """Map the trace's initial image into ``cpu`` and set its registers."""
     for r in trace.regions:
         cpu.mem_map(r.addr, r.size, r.perms)
@@ -55,15 +57,13 @@ def load_image(cpu: Any, trace: Trace) -> None:
         cpu.reg_write(name, trace.regs[name])
 
 
-def wasm_machine(trace: Trace, engine: str = "wasm") -> Any:
-    from tcg2wasm.machine import Machine
-
+def wasm_machine(trace: Trace, engine: str = "wasm") -> Machine:
     machine = Machine(engine=engine)
     load_image(machine, trace)
     return machine
 
 
-def seed_from_counts(machine: Any, trace: Trace) -> None:
+def seed_from_counts(machine: Machine, trace: Trace) -> None:
     """Give the Machine the recording's profile: which blocks run often.
 
     A run learns this as it goes: a block is interpreted until it has missed ``hot_threshold``
@@ -82,7 +82,7 @@ def seed_from_counts(machine: Any, trace: Trace) -> None:
 # -- comparing -----------------------------------------------------------------------------------
 
 
-def read_regs(cpu: Any) -> dict[str, int]:
+def read_regs(cpu: GuestCPU) -> dict[str, int]:
     if hasattr(cpu, "regs"):  # the Machine reads them all at once
         return cpu.regs(TRACE_REGS)
     return {name: cpu.reg_read(name) for name in TRACE_REGS}
@@ -116,7 +116,7 @@ class SyscallInjector:
         self.check = check
         self.output: list[tuple[int, bytes]] = []
 
-    def __call__(self, cpu: Any) -> None:
+    def __call__(self, cpu: GuestCPU) -> None:
         icount = self.icount()
         if self.next >= len(self.events):
             raise Divergence(f"syscall {cpu.reg_read('rax')} at icount {icount} (pc {cpu.reg_read('rip'):#x}): "
@@ -129,7 +129,7 @@ class SyscallInjector:
         if event.exit_status is not None:
             raise ReplayExit(event.exit_status)
 
-    def _check(self, cpu: Any, event: SyscallEvent, icount: int) -> None:
+    def _check(self, cpu: GuestCPU, event: SyscallEvent, icount: int) -> None:
         where = f"syscall #{self.next} ({event.name}) recorded at icount {event.icount}, pc {event.pc:#x}"
         if icount != event.icount or cpu.reg_read("rip") != event.pc or cpu.reg_read("rax") != event.nr:
             raise Divergence(f"{where}: replay made syscall {cpu.reg_read('rax')} at icount {icount}, "
@@ -149,7 +149,7 @@ class SyscallInjector:
             raise Divergence(f"{where}: the guest memory the kernel read (buffers, paths) differs", icount)
 
 
-def apply_effects(cpu: Any, event: SyscallEvent) -> None:
+def apply_effects(cpu: GuestCPU, event: SyscallEvent) -> None:
     for effect in event.effects:
         match effect[0]:
             case "write":
@@ -171,6 +171,6 @@ def apply_effects(cpu: Any, event: SyscallEvent) -> None:
 # -- replay --------------------------------------------------------------------------------------
 
 
-def machine_icount(machine: Any, base: list[int]) -> Callable[[], int]:
+def machine_icount(machine: Machine, base: list[int]) -> Callable[[], int]:
     # Machine has no public "instructions so far in this run"; _executed_this_run is its own accounting.
     return lambda: base[0] + machine.insns_this_run()

@@ -38,13 +38,15 @@ class Unsupported(Exception):
 
 def gpr_location(reg: int) -> tuple[str, int, int]:
     """(global name, bit offset, bit width) of an iced general-purpose register."""
-    if reg in _HIGH_BYTE:
-        return _HIGH_BYTE[reg], 8, 8
-    info = ix.RegisterInfo(reg)
+    high = _HIGH_BYTE.get(reg)  # type: ignore[call-overload]  # iced Register values are ints
+    if high is not None:
+        return high, 8, 8
+    info = ix.RegisterInfo(reg)  # type: ignore[arg-type]  # iced Register values are ints
     full = info.full_register
-    if full not in _GPR_NAME:
+    name = _GPR_NAME.get(full)
+    if name is None:
         raise Unsupported(f"register {reg}")
-    return _GPR_NAME[full], 0, 8 * info.size
+    return name, 0, 8 * info.size
 
 
 def _has_32bit_address(ins: ix.Instruction) -> bool:
@@ -62,7 +64,7 @@ class LiftContext:
 
     def __init__(self, builder: IRBuilder) -> None:
         self.b = builder
-        self.ins: ix.Instruction | None = None
+        self.ins = ix.Instruction()  # the instruction being lifted
         self.pc = 0
         self.next_pc = 0
         self.ended = False  # the current instruction emitted a terminator
@@ -146,24 +148,25 @@ class LiftContext:
     def ea(self) -> Temp:
         """Effective (linear) address of the memory operand, including fs/gs base."""
         ins = self.ins
-        b = self.b
-        if ins.is_ip_rel_memory_operand:
-            addr = b.const(ins.ip_rel_memory_address)
-        else:
-            addr = None
-            if ins.memory_base != R.NONE:
-                addr = self.get_reg(ins.memory_base)
-            if ins.memory_index != R.NONE:
-                index = self.get_reg(ins.memory_index)
-                scale = ins.memory_index_scale
-                if scale > 1:
-                    index = b.shli(index, scale.bit_length() - 1)
-                addr = index if addr is None else b.add(addr, index)
-            disp = ins.memory_displacement & MASK64
-            addr = b.const(disp) if addr is None else b.addi(addr, disp)
-            if _has_32bit_address(ins):
-                addr = b.ext32u(addr)  # 32-bit address size (0x67 prefix): the offset wraps at 4 GiB
+        rip_relative = ins.is_ip_rel_memory_operand
+        addr = self.b.const(ins.ip_rel_memory_address) if rip_relative else self._register_address(ins)
         return self.add_segment(addr, ins.memory_segment)
+
+    def _register_address(self, ins: ix.Instruction) -> Temp:
+        """base + index * scale + displacement of a memory operand (no segment)."""
+        b = self.b
+        addr: Temp | None = None
+        if ins.memory_base != R.NONE:
+            addr = self.get_reg(ins.memory_base)
+        if ins.memory_index != R.NONE:
+            index = self.get_reg(ins.memory_index)
+            scale = ins.memory_index_scale
+            if scale > 1:
+                index = b.shli(index, scale.bit_length() - 1)
+            addr = index if addr is None else b.add(addr, index)
+        disp = ins.memory_displacement & MASK64
+        total = b.const(disp) if addr is None else b.addi(addr, disp)
+        return b.ext32u(total) if _has_32bit_address(ins) else total  # 32-bit address size (0x67): wraps at 4 GiB
 
     def add_segment(self, addr: Temp, segment: int) -> Temp:
         if segment == R.FS:

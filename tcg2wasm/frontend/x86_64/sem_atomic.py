@@ -46,7 +46,7 @@ def lift_xadd(ctx: LiftContext, ins: ix.Instruction) -> None:
 def set_reg_when(ctx: LiftContext, reg: int, cond: Temp, value: Temp) -> None:
     """Write register ``reg`` (x86 rules) only when the 0/1 value ``cond`` is set; else leave all 64 bits."""
     b = ctx.b
-    name = ix.RegisterInfo(reg).full_register
+    name = ix.RegisterInfo(reg).full_register  # type: ignore[arg-type]  # iced Register values are ints
     old = ctx.get_reg(name)
     ctx.set_reg(reg, value)
     written = ctx.get_reg(name)
