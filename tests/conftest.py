@@ -16,6 +16,17 @@ os.environ.setdefault("TCG2WASM_CHECK_IR", "1")  # validate every optimized TB w
 
 from asm import assemble  # noqa: E402
 
+BUSYBOX_PATH = Path("/bin/busybox")
+
+
+@pytest.fixture
+def busybox() -> Path:
+    """The busybox-static binary; a test that needs it fails (not skips) when it is missing."""
+    if not BUSYBOX_PATH.exists():
+        pytest.fail("busybox-static is not installed: `make test` installs it (apt-get install busybox-static)")
+    return BUSYBOX_PATH
+
+
 CODE_ADDR = 0x10000
 DATA_ADDR = 0x20000
 STACK_ADDR = 0x30000

@@ -247,11 +247,13 @@ def run_machine(code: bytes, regs: dict[str, int], data: bytes = b"", engine: st
     m.reg_write("rflags", regs.get("rflags", 0x202))
     m.reg_write("fpcw", regs.get("fpcw", FPCW_DEFAULT))
     end = CODE_ADDR + len(code)
+    fallbacks_before = m.stats.fallback_insns
     reason = m.run(CODE_ADDR, until=end, count=MAX_INSNS)
     stop = "end" if reason.kind == "until" else (reason.fault or reason.kind)
     out = {name: m.reg_read(name) for name in (*GPR_NAMES, "rip", "rflags", "fpcw")}
     mem = {addr: m.mem_read(addr, len(buf)) for addr, buf in _image(data).items()}
-    return Outcome(out, mem, stop, out["rip"], {"stats": m.stats})
+    fallbacks = m.stats.fallback_insns - fallbacks_before
+    return Outcome(out, mem, stop, out["rip"], {"stats": m.stats, "fallback_insns": fallbacks})
 
 
 ENGINES = {
@@ -262,10 +264,16 @@ ENGINES = {
 
 
 def compare(code: bytes, regs: dict[str, int], data: bytes = b"", engine: str = "interp",
-            ignore_flags: int = 0) -> None:
-    """Assert ``engine`` matches Unicorn on this snippet and state (undefined flags masked)."""
+            ignore_flags: int = 0, allow_fallback: bool = False) -> None:
+    """Assert ``engine`` matches Unicorn on this snippet and state (undefined flags masked).
+
+    On the wasm engine no instruction may fall back to Unicorn (else Unicorn would be compared
+    with itself) unless ``allow_fallback``; the interp runners fail on a fallback by themselves.
+    """
     want = run_unicorn(code, regs, data)
     got = ENGINES[engine](code, regs, data)
+    if not allow_fallback:
+        assert got.extra.get("fallback_insns", 0) == 0, f"{got.extra['fallback_insns']} instructions fell back"
     mask = ~(undefined_flags_mask(code) | ignore_flags)
     want.regs["rflags"] &= mask
     got.regs["rflags"] &= mask

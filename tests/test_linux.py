@@ -57,7 +57,7 @@ APPLETS = [
 ]
 
 
-@pytest.mark.skipif(not Path(BUSYBOX).exists(), reason="busybox-static is not installed (make test installs it)")
+@pytest.mark.usefixtures("busybox")
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("applet", APPLETS, ids=lambda a: a[0])
 def test_busybox_applet_matches_native_run(engine: str, applet: list[str], text_file: Path) -> None:
@@ -68,7 +68,7 @@ def test_busybox_applet_matches_native_run(engine: str, applet: list[str], text_
     assert result.returncode == native.returncode
 
 
-@pytest.mark.skipif(not Path(BUSYBOX).exists(), reason="busybox-static is not installed (make test installs it)")
+@pytest.mark.usefixtures("busybox")
 def test_busybox_awk_sum_runs_without_the_fallback(text_file: Path, tmp_path: Path) -> None:
     """awk converts every number with libc code that stores the x87 control word (fnstcw): it is lifted."""
     argv = ["awk", "{s+=$1}END{print(s)}", str(text_file)]
@@ -79,7 +79,7 @@ def test_busybox_awk_sum_runs_without_the_fallback(text_file: Path, tmp_path: Pa
     assert json.loads(stats.read_text())["fallback_insns"] == 0
 
 
-@pytest.mark.skipif(not Path(BUSYBOX).exists(), reason="busybox-static is not installed (make test installs it)")
+@pytest.mark.usefixtures("busybox")
 @pytest.mark.parametrize("engine", ENGINES)
 def test_busybox_gunzip_round_trip(engine: str, text_file: Path, tmp_path: Path) -> None:
     packed = tmp_path / "in.gz"

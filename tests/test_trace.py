@@ -235,7 +235,7 @@ def test_user_corpus_program_records_and_replays(program: str, monkeypatch: pyte
 BUSYBOX_APPLETS = [["sha256sum", "{file}"], ["sort", "{file}"], ["gzip", "-c", "{file}"], ["wc", "{file}"]]
 
 
-@pytest.mark.skipif(not Path("/bin/busybox").exists(), reason="busybox-static is not installed (make test installs it)")
+@pytest.mark.usefixtures("busybox")
 @pytest.mark.parametrize("applet", BUSYBOX_APPLETS, ids=lambda a: a[0])
 def test_busybox_applet_records_and_replays(applet: list[str], tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:

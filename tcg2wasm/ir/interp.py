@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from tcg2wasm.errors import GuestFault
 from tcg2wasm.ir.core import N_GLOBALS, TranslationBlock
@@ -144,31 +144,48 @@ def _execute(code: Code, pc_at: Callable[[int], int] | None, values: list[int], 
             elif kind == BR:
                 i = x0[i]
                 continue
-            elif kind == GOTO_PTR:
-                return _leave(values, v, TBResult(Exit.CONTINUE, v[x0[i]]))
-            elif kind == LOAD_SIGNED:
-                v[x0[i]] = load_extend(mem.load(v[x1[i]], x2[i]), x3[i])
-            elif kind == MOVCOND:
-                c1, c2, v1, v2 = x2[i]
-                v[x1[i]] = v[v1] if x0[i](v[c1], v[c2]) else v[v2]
-            elif kind == PURE:
-                v[x1[i]] = x0[i](*[v[x] for x in x2[i]], *x3[i])
-            elif kind == TWO_OUTPUT:
-                v[x1[i]], v[x2[i]] = two_output_values(x0[i], [v[x] for x in x3[i]])
-            elif kind == TRAPCOND:
-                if x0[i](v[x1[i]], v[x2[i]]):
+            else:
+                result = _less_common_step(kind, x0[i], x1[i], x2[i], x3[i], v, mem)
+                if result is _TRAPPED:
                     pc = insn_pc if pc_at is None else pc_at(i)
                     return _leave(values, v, TBResult(Exit.FAULT, pc, Excp(x3[i])))
-            elif kind == EXIT_TB:
-                return _leave(values, v, TBResult(Exit(x0[i]), x1[i]))
-            elif kind == FAIL:
-                raise x0[i](x1[i])
-            else:
-                raise AssertionError(f"unknown step kind {kind} at step {i}")
+                if result is not None:
+                    return _leave(values, v, result)
             i += 1
     except GuestFault as f:
         pc = insn_pc if pc_at is None else pc_at(i)
         return _leave(values, v, TBResult(Exit.FAULT, pc, f.kind, f.addr))
+
+
+#: What ``_less_common_step`` returns when a trapcond fires (its caller knows the instruction's pc).
+_TRAPPED = TBResult(Exit.FAULT, 0)
+
+
+def _less_common_step(kind: int, a: Any, b: Any, c: Any, d: Any, v: list[int], mem: GuestMemory) -> TBResult | None:
+    """The step kinds lifted code runs less often (kept out of ``_execute``'s chain of tests).
+
+    ``a``..``d`` are the step's items; a result ends the TB (``_TRAPPED``: a trapcond fired).
+    """
+    if kind == GOTO_PTR:
+        return TBResult(Exit.CONTINUE, v[a])
+    if kind == LOAD_SIGNED:
+        v[a] = load_extend(mem.load(v[b], c), d)
+    elif kind == MOVCOND:
+        c1, c2, v1, v2 = c
+        v[b] = v[v1] if a(v[c1], v[c2]) else v[v2]
+    elif kind == PURE:
+        v[b] = a(*[v[x] for x in c], *d)
+    elif kind == TWO_OUTPUT:
+        v[b], v[c] = two_output_values(a, [v[x] for x in d])
+    elif kind == TRAPCOND:
+        return _TRAPPED if a(v[b], v[c]) else None
+    elif kind == EXIT_TB:
+        return TBResult(Exit(a), b)
+    elif kind == FAIL:
+        raise a(b)
+    else:
+        raise AssertionError(f"unknown step kind {kind}")
+    return None
 
 
 def _leave(values: list[int], v: list[int], result: TBResult) -> TBResult:
