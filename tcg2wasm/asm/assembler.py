@@ -26,11 +26,14 @@ _FLOAT_FORMATS = {4: "<f", 8: "<d"}
 class Data:
     """Bytes from ``db``/``dw``/``dd``/``dq``/``space``: literal parts and label-valued words."""
 
-    __slots__ = ("parts", "size", "where")
+    __slots__ = ("parts", "size", "where", "text")
 
-    def __init__(self, parts: list[bytes | tuple[LabelRef, int]], where: Where) -> None:
-        self.parts, self.where = parts, where
+    def __init__(self, parts: list[bytes | tuple[LabelRef, int]], where: Where, text: str) -> None:
+        self.parts, self.where, self.text = parts, where, text
         self.size = sum(len(p) if isinstance(p, bytes) else p[1] for p in parts)
+
+    def __str__(self) -> str:
+        return self.text
 
     def encode(self, resolve: Callable[[LabelRef, Where], int]) -> bytes:
         out = bytearray()
@@ -206,7 +209,7 @@ class Assembler:
         where = caller()
         if not isinstance(size, int) or size < 0 or not isinstance(fill, int) or not 0 <= fill <= 255:
             raise AsmError(f"space({size!r}, fill={fill!r}): a size >= 0 and a fill byte 0..255", where)
-        self._append(Data([bytes([fill]) * size], where))
+        self._append(Data([bytes([fill]) * size], where, f"space({size}, fill={fill:#x})"))
 
     def align(self, boundary: int, fill: int | None = None) -> None:
         """Pad to a multiple of ``boundary`` (a power of two) with NOPs, or with the byte ``fill``."""
@@ -225,16 +228,18 @@ class Assembler:
         parts: list[bytes | tuple[LabelRef, int]] = []
         for value in values:
             parts.append(_data_part(width, value, where))
-        self._append(Data(parts, where))
+        shown = ", ".join(_value_text(v) for v in values[:8])
+        directive = {1: "db", 2: "dw", 4: "dd", 8: "dq"}[width]
+        self._append(Data(parts, where, f"{directive}({shown}{', ...' if len(values) > 8 else ''})"))
 
     # -- assembling ---------------------------------------------------------------------------------
 
     def assemble(self) -> bytes:
         """The machine code and data at ``base``; afterwards ``labels`` holds every label's address."""
         for label in self._labels:
-            use = self._first_use(label) if label.index is None else None
-            if use is not None:
-                raise AsmError(f"label {label} (made at {_at(label)}) is used but never bound", use)
+            user = self._first_user(label) if label.index is None else None
+            if user is not None:
+                raise AsmError(f"{user}: label {label} (made at {_at(label)}) is used but never bound", user.where)
         addresses, choices = self._layout()
         for label in self._labels:
             label.address = addresses[label.index] if label.index is not None else None
@@ -274,7 +279,7 @@ class Assembler:
         lines = []
         for i, (item, data) in enumerate(zip(self._items, pieces, strict=True)):
             lines += [f"{name}:" for name in names.get(i, [])]
-            text = str(item) if isinstance(item, Instr) else type(item).__name__.lower()
+            text = str(item) if not isinstance(item, Align) else f"align({item.boundary})"
             lines.append(f"  {addresses[i]:#010x}  {data[:12].hex():<24} {text}")
         lines += [f"{name}:" for name in names.get(len(self._items), [])]
         return "\n".join(lines)
@@ -329,12 +334,12 @@ class Assembler:
                            where)
         return (address + ref.offset) & U64
 
-    def _first_use(self, label: Label) -> Where | None:
+    def _first_user(self, label: Label) -> Instr | Data | None:
         for item in self._items:
             if isinstance(item, Instr) and any(_refers(op, label) for op in (*item.operands, item.mem)):
-                return item.where
+                return item
             if isinstance(item, Data) and any(isinstance(p, tuple) and p[0].label is label for p in item.parts):
-                return item.where
+                return item
         return None
 
 
@@ -346,6 +351,12 @@ def _refers(op: object, label: Label) -> bool:
 
 def _at(label: Label) -> str:
     return format_where(label.where)
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"
+    return hex(value) if isinstance(value, int) else str(value)
 
 
 def _data_part(width: int, value: object, where: Where) -> bytes | tuple[LabelRef, int]:

@@ -47,6 +47,8 @@ _SEX_WIDTHS: dict[Kind, tuple[int, int]] = {
     K.IMM8SEX16: (16, 8), K.IMM8SEX32: (32, 8), K.IMM8SEX64: (64, 8), K.IMM32SEX64: (64, 32),
 }
 Resolve = Callable[[LabelRef, Where], int]
+#: An instruction's encodable forms (shortest first), their sizes, and the first one's bytes.
+Encodings = tuple[tuple[ix.Instruction, ...], tuple[int, ...], bytes]
 
 
 def immediate_fits(kind: Kind, value: int) -> bool:
@@ -121,26 +123,45 @@ class Instr:
         self.mnemonic = _mnemonic(name, self, where)
         self.target: LabelRef | int | None = None
         self.mem: Mem | None = None  # a memory operand whose displacement depends on placement
-        self.imm_label: tuple[int, LabelRef, Kind] | None = None  # (operand position, label, kind)
-        forms = self._matching_forms()
-        self.choices, self.sizes, first = self._encodings(forms)
+        self.imm_label: tuple[int, LabelRef] | None = None  # (operand position, label)
+        self.choices, self.sizes, first = self._choose()
         placed = self.target is not None or self.mem is not None or self.imm_label is not None
         self.fixed: bytes | None = None if placed else first
 
     # -- choosing the form ------------------------------------------------------------------------
 
-    def _matching_forms(self) -> list[Form]:
-        forms = _forms_taking(self.mnemonic, self.operands)
-        if not forms and self.operands and all(isinstance(op, Reg) and op.cls == "st" for op in self.operands):
-            forms = _forms_taking(self.mnemonic, (ST0_REG, *self.operands))  # fcom st3 = fcom st0, st3
-            if forms:
-                self.operands = (ST0_REG, *self.operands)
-        ops = self.operands
-        if not forms:
+    def _choose(self) -> Encodings:
+        """The encodings of the best operand order that has forms (``xchg rax, rdx`` is ``xchg rdx, rax``)."""
+        options = [(ops, forms) for ops in _operand_orders(self.mnemonic, self.operands)
+                   if (forms := _forms_taking(self.mnemonic, ops))]
+        if not options:
             raise AsmError(f"{self}: no form of {self.name} takes these operands; it has: {self._forms_text()}",
                            self.where)
+        results: list[tuple[tuple[Operand, ...], Encodings]] = []
+        first_error: AsmError | None = None
+        for ops, forms in options:
+            self.operands = ops
+            try:
+                results.append((ops, self._encodings(self._usable(forms))))
+            except AsmError as exc:
+                first_error = first_error or exc
+        if not results:
+            assert first_error is not None
+            raise first_error
+        ops, encoded = min(results, key=lambda r: r[1][1][0])  # the shortest; ties: the order as written
+        if len(results) > 1:
+            self.operands = ops
+            self._build(self._form_of(encoded[0][0]))  # the side records (target, mem, imm_label) of the winner
+        return encoded
+
+    def _form_of(self, ins: ix.Instruction) -> Form:
+        return next(f for f in forms_by_mnemonic()[self.mnemonic] if f.code == ins.code)
+
+    def _usable(self, forms: tuple[Form, ...]) -> tuple[Form, ...]:
+        """The forms the prefix allows, of the default operand size, with an unambiguous memory size."""
+        ops = self.operands
         if self.prefix is not None:
-            forms = [f for f in forms if self._prefix_allowed(f)]
+            forms = tuple(f for f in forms if self._prefix_allowed(f))
             if not forms:
                 raise AsmError(f"{self}: {self.prefix} cannot prefix this instruction", self.where)
         forms = _default_operand_size(forms, ops)
@@ -161,7 +182,7 @@ class Instr:
         more = f"; ... ({len(texts) - 12} more)" if len(texts) > 12 else ""
         return "; ".join(texts[:12]) + more
 
-    def _encodings(self, forms: list[Form]) -> tuple[tuple[ix.Instruction, ...], tuple[int, ...], bytes]:
+    def _encodings(self, forms: tuple[Form, ...]) -> Encodings:
         """The encodable forms, shortest first (a non-branch keeps only the first), and the first's bytes."""
         encoder = ix.Encoder(64)
         found: list[tuple[int, int, ix.Instruction, bytes]] = []
@@ -237,7 +258,7 @@ class Instr:
             op_kind = ix.OpKind.IMMEDIATE8_2ND
         ins.set_op_kind(pos, op_kind)
         if isinstance(op, LabelRef):
-            self.imm_label = (pos, op, kind)
+            self.imm_label = (pos, op)
             op = 0
         ins.set_immediate_u64(pos, op & U64)
 
@@ -253,7 +274,8 @@ class Instr:
         if self.mem is not None:
             ins.memory_displacement = self._displacement(ip + self.sizes[choice], resolve)
         if self.imm_label is not None:
-            pos, ref, kind = self.imm_label
+            pos, ref = self.imm_label
+            kind = ix.OpCodeInfo(ins.code).op_kind(pos)
             value = resolve(ref, self.where)
             if not immediate_fits(kind, value):
                 raise AsmError(f"{self}: the address of {ref} ({value:#x}) does not fit this form's "
@@ -322,8 +344,22 @@ _SIZE_NAMES = {1: "byte", 2: "word", 4: "dword", 8: "qword", 10: "tword", 16: "x
 _IMM_TEXT = {K.IMM32: "32-bit", K.IMM32SEX64: "sign-extended 32-bit", K.IMM64: "64-bit"}
 
 
-def _forms_taking(mnemonic: int, ops: tuple[Operand, ...]) -> list[Form]:
-    return list(_forms_for_shapes(mnemonic, tuple(operand_shape(op) for op in ops)))
+def _forms_taking(mnemonic: int, ops: tuple[Operand, ...]) -> tuple[Form, ...]:
+    return _forms_for_shapes(mnemonic, tuple(operand_shape(op) for op in ops))
+
+
+#: Mnemonics whose two operands may be written either way round (GNU as swaps them too).
+_COMMUTATIVE = frozenset({ix.Mnemonic.XCHG, ix.Mnemonic.TEST})
+
+
+def _operand_orders(mnemonic: int, ops: tuple[Operand, ...]) -> list[tuple[Operand, ...]]:
+    """The operand lists to try: as written, swapped when commutative, with st0 when it was left out."""
+    orders = [ops]
+    if mnemonic in _COMMUTATIVE and len(ops) == 2:
+        orders.append((ops[1], ops[0]))
+    if ops and all(isinstance(op, Reg) and op.cls == "st" for op in ops):
+        orders.append((ST0_REG, *ops))  # fcom st3 = fcom st0, st3
+    return orders
 
 
 @lru_cache(maxsize=8192)
@@ -332,14 +368,14 @@ def _forms_for_shapes(mnemonic: int, shapes: tuple[Shape, ...]) -> tuple[Form, .
                  and all(_accepts(f.kinds[p], shape, f) for p, shape in zip(f.written, shapes, strict=True)))
 
 
-def _default_operand_size(forms: list[Form], ops: tuple[Operand, ...]) -> list[Form]:
+def _default_operand_size(forms: tuple[Form, ...], ops: tuple[Operand, ...]) -> tuple[Form, ...]:
     """Without a 16-bit operand, no 16-bit form: ``push 5`` is ``pushq``, ``fnstenv [m]`` the 28-byte one.
 
     (GNU as's rule: the operand-size prefix is used only when an operand asks for it.)
     """
     if any(isinstance(op, Reg | Mem) and op.size == 2 for op in ops):
         return forms
-    wide = [f for f in forms if f.info.operand_size != 16]
+    wide = tuple(f for f in forms if f.info.operand_size != 16)
     return wide if wide and len(wide) < len(forms) else forms
 
 

@@ -28,16 +28,16 @@ class Reg:
         return self.name
 
     def __add__(self, other: object) -> Address:
-        return Address.of(self, caller()) + other
+        return Address.of(self) + other
 
     def __radd__(self, other: object) -> Address:
-        return Address.of(other, caller()) + self
+        return Address.of(other) + self
 
     def __sub__(self, other: object) -> Address:
-        return Address.of(self, caller()) - other
+        return Address.of(self) - other
 
     def __mul__(self, scale: object) -> Address:
-        return Address.scaled(self, scale, caller())
+        return Address.scaled(self, scale)
 
     __rmul__ = __mul__
 
@@ -82,7 +82,7 @@ class LabelRef:
         if isinstance(other, int) and not isinstance(other, bool):
             return LabelRef(self.label, self.offset + other)
         if isinstance(other, Reg | Address):
-            return Address.of(self, caller()) + other
+            return Address.of(self) + other
         raise AsmError(f"{self} + {other!r}: only an integer or a register can be added to a label", caller())
 
     def __sub__(self, other: object) -> LabelRef:
@@ -94,7 +94,7 @@ class LabelRef:
         if isinstance(other, int) and not isinstance(other, bool):
             return LabelRef(self.label, self.offset + other)
         if isinstance(other, Reg):
-            return Address.of(other, caller()) + self
+            return Address.of(other) + self
         raise AsmError(f"{other!r} + {self}: not an address", caller())
 
 
@@ -112,61 +112,61 @@ class Address:
         self.base, self.index, self.scale, self.disp, self.label = base, index, scale, disp, label
 
     @staticmethod
-    def of(term: object, where: Where) -> Address:
-        return Address()._plus(term, where)
+    def of(term: object) -> Address:
+        return Address()._plus(term)
 
     @staticmethod
-    def scaled(reg: Reg, scale: object, where: Where) -> Address:
+    def scaled(reg: Reg, scale: object) -> Address:
         if not isinstance(scale, int) or scale not in (1, 2, 4, 8):
-            raise AsmError(f"{reg} * {scale!r}: the scale of an index register is 1, 2, 4 or 8", where)
+            raise AsmError(f"{reg} * {scale!r}: the scale of an index register is 1, 2, 4 or 8", caller())
         return Address(index=reg, scale=scale)
 
     def __add__(self, other: object) -> Address:
-        return self._copy()._plus(other, caller())
+        return self._copy()._plus(other)
 
     __radd__ = __add__
 
     def __sub__(self, other: object) -> Address:
         if isinstance(other, int) and not isinstance(other, bool):
-            return self._copy()._plus(-other, caller())
+            return self._copy()._plus(-other)
         raise AsmError(f"[{self}] - {other!r}: only an integer can be subtracted in an address", caller())
 
     def _copy(self) -> Address:
         return Address(self.base, self.index, self.scale, self.disp, self.label)
 
-    def _plus(self, term: object, where: Where) -> Address:
-        """Add one term in place (the receiver is always a fresh copy)."""
+    def _plus(self, term: object) -> Address:
+        """Add one term in place (the receiver is always a fresh copy); errors name the caller's line."""
         if isinstance(term, bool):
-            raise AsmError(f"[{self}] + {term!r}: not an address term", where)
+            raise AsmError(f"[{self}] + {term!r}: not an address term", caller())
         if isinstance(term, int):
             self.disp += term
         elif isinstance(term, Reg):
-            self._add_reg(term, 1, where, as_index=False)
+            self._add_reg(term, 1, as_index=False)
         elif isinstance(term, Address):
             if term.base is not None:
-                self._add_reg(term.base, 1, where, as_index=False)
+                self._add_reg(term.base, 1, as_index=False)
             if term.index is not None:
-                self._add_reg(term.index, term.scale, where, as_index=True)
+                self._add_reg(term.index, term.scale, as_index=True)
             self.disp += term.disp
             if term.label is not None:
-                self._add_label(term.label, where)
+                self._add_label(term.label)
         elif isinstance(term, Label | LabelRef):
-            self._add_label(as_ref(term), where)
+            self._add_label(as_ref(term))
         else:
-            raise AsmError(f"[{self}] + {term!r}: an address is made of registers, integers and a label", where)
+            raise AsmError(f"[{self}] + {term!r}: an address is made of registers, integers and a label", caller())
         return self
 
-    def _add_reg(self, reg: Reg, scale: int, where: Where, as_index: bool) -> None:
+    def _add_reg(self, reg: Reg, scale: int, as_index: bool) -> None:
         if not as_index and self.base is None:
             self.base = reg
         elif self.index is None:
             self.index, self.scale = reg, scale
         else:
-            raise AsmError(f"[{self} + {reg}]: an address has at most a base and an index register", where)
+            raise AsmError(f"[{self} + {reg}]: an address has at most a base and an index register", caller())
 
-    def _add_label(self, ref: LabelRef, where: Where) -> None:
+    def _add_label(self, ref: LabelRef) -> None:
         if self.label is not None:
-            raise AsmError(f"[{self} + {ref}]: an address refers to at most one label", where)
+            raise AsmError(f"[{self} + {ref}]: an address refers to at most one label", caller())
         self.label = ref
 
     def __str__(self) -> str:
@@ -218,36 +218,37 @@ class MemSize:
         return self.name or "ptr"
 
     def __getitem__(self, item: object) -> Mem:
-        where = caller()
         segment = None
         if isinstance(item, slice):
             if not (isinstance(item.start, Reg) and item.start.cls == "seg") or item.step is not None:
-                raise AsmError(f"{self!r}[{item.start!r}: ...]: a segment override is es/cs/ss/ds/fs/gs", where)
+                raise AsmError(f"{self!r}[{item.start!r}: ...]: a segment override is es/cs/ss/ds/fs/gs", caller())
             segment, item = item.start, item.stop
-        addr = item if isinstance(item, Address) else Address.of(item, where)
-        _check_address(addr, where)
+        addr = item if isinstance(item, Address) else Address.of(item)
+        problem = _address_problem(addr)
+        if problem:
+            raise AsmError(f"[{addr}]: {problem}", caller())
         return Mem(self.size, self.name, addr, segment)
 
 
-def _check_address(addr: Address, where: Where) -> None:
-    """Registers an address may use: 64-bit (or 32-bit) general registers, rip as a lone base."""
-    text = f"[{addr}]"
+def _address_problem(addr: Address) -> str:
+    """What is wrong with the registers of an address (64-bit or 32-bit GPRs, rip as a lone base), or ''."""
     for reg, role in ((addr.base, "base"), (addr.index, "index")):
         if reg is None:
             continue
         if reg is RIP:
             if role == "index" or addr.index is not None:
-                raise AsmError(f"{text}: rip can only be the base of an address, with no index", where)
+                return "rip can only be the base of an address, with no index"
         elif reg.cls != "gpr" or reg.size not in (4, 8):
-            raise AsmError(f"{text}: {reg} cannot address memory (use a 64-bit or 32-bit general register)", where)
+            return f"{reg} cannot address memory (use a 64-bit or 32-bit general register)"
     if addr.index is not None and addr.index.name in ("rsp", "esp"):
-        raise AsmError(f"{text}: {addr.index} cannot be an index register", where)
+        return f"{addr.index} cannot be an index register"
     if addr.base is not None and addr.index is not None and addr.base.size != addr.index.size:
-        raise AsmError(f"{text}: base and index registers of different sizes", where)
+        return "base and index registers of different sizes"
     if addr.label is not None and addr.base is not None and addr.base is not RIP and addr.base.size != 8:
-        raise AsmError(f"{text}: a label needs 64-bit address registers", where)
+        return "a label needs 64-bit address registers"
     if not -(1 << 63) <= addr.disp < (1 << 64):
-        raise AsmError(f"{text}: the displacement does not fit in 64 bits", where)
+        return "the displacement does not fit in 64 bits"
+    return ""
 
 
 #: An operand as the instruction keeps it (a Label becomes ``LabelRef(label, 0)``).
