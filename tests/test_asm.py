@@ -377,6 +377,11 @@ CHOICES = [
     (lambda a: a.xlatb(), "xlatb"),
     (lambda a: a.fld(REGISTERS["st3"]), "fld st(3)"),
     (lambda a: a.fadd(REGISTERS["st0"], REGISTERS["st2"]), "fadd st(0), st(2)"),
+    (lambda a: a.faddp(), "faddp"),
+    (lambda a: a.fdivrp(), "fdivrp"),
+    (lambda a: a.fxch(), "fxch"),
+    (lambda a: a.fcom(), "fcom"),
+    (lambda a: a.fucomp(REGISTERS["st4"]), "fucomp st(4)"),
     (lambda a: a.vaddps(REGISTERS["ymm1"], REGISTERS["ymm2"], REGISTERS["ymm9"]), "vaddps ymm1, ymm2, ymm9"),
     (lambda a: a.vmovdqu(REGISTERS["ymm0"], ymmword[rax]), "vmovdqu ymm0, ymmword ptr [rax]"),
     (lambda a: a.andn(rax, rbx, rcx), "andn rax, rbx, rcx"),
@@ -462,14 +467,14 @@ def test_rip_relative_forms():
 def test_data_directives_match_gnu_as():
     a = Assembler(CODE)
     here = a.bind("here")
-    a.db(1, 255, -128, b"ab", bytearray(b"c"))
+    a.db(1, 255, -128, b"ab", bytearray(b"c"), "d\u00e9")
     a.dw(0xFFFF, -1, 7)
     a.dd(0xDEADBEEF, -2, 1.5, here, here + 3)
     a.dq(2**64 - 1, -(2**63), 0.1, here)
     a.space(5, fill=0xCC)
     a.align(16, fill=0)
     a.dd(1)
-    src = ("here: .byte 1, 255, -128\n.ascii \"abc\"\n.short 0xffff, -1, 7\n"
+    src = ("here: .byte 1, 255, -128\n.ascii \"abcd\\303\\251\"\n.short 0xffff, -1, 7\n"
            ".long 0xdeadbeef, -2\n.float 1.5\n.long here, here + 3\n"
            ".quad 0xffffffffffffffff, -0x8000000000000000\n.double 0.1\n.quad here\n"
            ".fill 5, 1, 0xcc\n.balign 16, 0\n.long 1")

@@ -189,8 +189,8 @@ class Assembler:
         self._placed = None
         return label
 
-    def db(self, *values: int | bytes | bytearray | Label | LabelRef) -> None:
-        """Bytes: integers -128..255 and bytes objects."""
+    def db(self, *values: int | bytes | bytearray | str) -> None:
+        """Bytes: integers -128..255, bytes objects, strings (UTF-8)."""
         self._data(1, values, caller())
 
     def dw(self, *values: int | Label | LabelRef) -> None:
@@ -356,7 +356,7 @@ def _at(label: Label) -> str:
 def _value_text(value: object) -> str:
     if isinstance(value, bytes | bytearray):
         return f"<{len(value)} bytes>"
-    return hex(value) if isinstance(value, int) else str(value)
+    return hex(value) if isinstance(value, int) else repr(value) if isinstance(value, str) else str(value)
 
 
 def _data_part(width: int, value: object, where: Where) -> bytes | tuple[LabelRef, int]:
@@ -367,6 +367,8 @@ def _data_part(width: int, value: object, where: Where) -> bytes | tuple[LabelRe
         return (as_ref(value), width)
     if isinstance(value, bytes | bytearray) and width == 1:
         return bytes(value)
+    if isinstance(value, str) and width == 1:
+        return value.encode()  # UTF-8, as GNU as's .ascii takes the source's bytes
     if isinstance(value, float) and width in _FLOAT_FORMATS:
         return struct.pack(_FLOAT_FORMATS[width], value)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -375,4 +377,4 @@ def _data_part(width: int, value: object, where: Where) -> bytes | tuple[LabelRe
             raise AsmError(f"{directive}({value:#x}): does not fit in {width} byte(s)", where)
         return (value & ((1 << bits) - 1)).to_bytes(width, "little")
     raise AsmError(f"{directive}({value!r}): not a value for {directive} "
-                   "(integers, labels for dd/dq, floats for dd/dq, bytes for db)", where)
+                   "(integers, labels for dd/dq, floats for dd/dq, bytes and str for db)", where)

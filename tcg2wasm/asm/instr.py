@@ -33,12 +33,11 @@ from tcg2wasm.asm.forms import (
     mnemonic_by_name,
     mnemonic_names,
 )
-from tcg2wasm.asm.operands import RIP, Address, Label, LabelRef, Mem, MemSize, Operand, Reg, as_ref, st0
+from tcg2wasm.asm.operands import RIP, Address, Label, LabelRef, Mem, MemSize, Operand, Reg, as_ref, st0, st1
 
 #: Where instructions are encoded while their form is chosen (branches and rip-relative operands aim here).
 TRIAL_IP = 0x10_0000
 U64 = (1 << 64) - 1
-ST0_REG = st0
 PREFIXES = {"rep": "rep", "repe": "repe", "repz": "repe", "repne": "repne", "repnz": "repne", "lock": "lock"}
 #: (lowest, highest) value an immediate of each unsigned kind accepts, negative ones as two's complement.
 _IMM_RANGES: dict[Kind, int] = {K.IMM8: 8, K.IMM16: 16, K.IMM32: 32, K.IMM64: 64}
@@ -348,17 +347,26 @@ def _forms_taking(mnemonic: int, ops: tuple[Operand, ...]) -> tuple[Form, ...]:
     return _forms_for_shapes(mnemonic, tuple(operand_shape(op) for op in ops))
 
 
+#: x87 instructions GNU as also takes without operands: the operands it means then.
+_X87_DEFAULTS: dict[int, tuple[Operand, ...]] = {
+    **{m: (st1, st0) for m in (ix.Mnemonic.FADDP, ix.Mnemonic.FMULP, ix.Mnemonic.FSUBP, ix.Mnemonic.FSUBRP,
+                              ix.Mnemonic.FDIVP, ix.Mnemonic.FDIVRP)},
+    **{m: (st0, st1) for m in (ix.Mnemonic.FXCH, ix.Mnemonic.FCOM, ix.Mnemonic.FCOMP, ix.Mnemonic.FUCOM,
+                              ix.Mnemonic.FUCOMP)},
+}
 #: Mnemonics whose two operands may be written either way round (GNU as swaps them too).
 _COMMUTATIVE = frozenset({ix.Mnemonic.XCHG, ix.Mnemonic.TEST})
 
 
 def _operand_orders(mnemonic: int, ops: tuple[Operand, ...]) -> list[tuple[Operand, ...]]:
-    """The operand lists to try: as written, swapped when commutative, with st0 when it was left out."""
+    """The operand lists to try: as written, swapped when commutative, with st0 (and st1) when left out."""
+    if not ops and mnemonic in _X87_DEFAULTS:
+        return [(), _X87_DEFAULTS[mnemonic]]  # faddp = faddp st1, st0; fxch = fxch st0, st1 (GNU as)
     orders = [ops]
     if mnemonic in _COMMUTATIVE and len(ops) == 2:
         orders.append((ops[1], ops[0]))
     if ops and all(isinstance(op, Reg) and op.cls == "st" for op in ops):
-        orders.append((ST0_REG, *ops))  # fcom st3 = fcom st0, st3
+        orders.append((st0, *ops))  # fcom st3 = fcom st0, st3
     return orders
 
 
