@@ -164,7 +164,10 @@ class Assembler:
         """A new label, bound later with :meth:`bind`; a name is unique in this assembler."""
         where = caller()
         if name is None:
-            name = f".L{len(self._labels)}"
+            n = len(self._labels)
+            while f".L{n}" in self._names:  # a program may have named a label .L<n> itself
+                n += 1
+            name = f".L{n}"
         elif not isinstance(name, str) or not name:
             raise AsmError(f"label({name!r}): a label's name is a non-empty string", where)
         elif name in self._names:
