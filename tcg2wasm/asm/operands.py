@@ -78,7 +78,7 @@ class LabelRef:
         off = self.offset
         return self.label.name + (f" + {off:#x}" if off > 0 else f" - {-off:#x}" if off < 0 else "")
 
-    def __add__(self, other: object) -> LabelRef | Address:  # type: ignore[override]
+    def __add__(self, other: object) -> LabelRef | Address:
         if isinstance(other, int) and not isinstance(other, bool):
             return LabelRef(self.label, self.offset + other)
         if isinstance(other, Reg | Address):
