@@ -341,6 +341,8 @@ CHOICES = [
     (lambda a: a.mov(rax, qword[0x1000]), "mov rax, qword ptr [0x1000]"),
     (lambda a: a.mov(rax, qword[0x1122334455667788]), "movabs rax, qword ptr [0x1122334455667788]"),
     (lambda a: a.mov(al, byte[0x1122334455667788]), "movabs al, byte ptr [0x1122334455667788]"),
+    (lambda a: a.movabs(rax, 1), "movabs rax, 1"),
+    (lambda a: a.movabs(eax, dword[0x1000]), "movabs eax, dword ptr [0x1000]"),
     (lambda a: a.lea(rax, ptr[REGISTERS["rbp"]]), "lea rax, [rbp]"),
     (lambda a: a.mov(rax, qword[REGISTERS["r13"]]), "mov rax, qword ptr [r13]"),
     (lambda a: a.mov(eax, dword[rsp]), "mov eax, dword ptr [rsp]"),
@@ -608,6 +610,16 @@ def test_errors_found_when_assembling_name_the_instructions_line():
     d.lea(rax, ptr[rip + far])  # E-far
     with raises_at("# E-far", "cannot be encoded at 0x10000"):
         d.assemble()
+    high = Assembler(0x1_0000_0000)
+    label = high.bind("high")
+    high.nop()
+    high.assemble()
+    f = Assembler(CODE)
+    f.movabs(rbx, label)
+    f.assemble()
+    f.mov(rbx, label)  # E-imm-label
+    with raises_at("# E-imm-label", r"the address of high \(0x100000000\) does not fit .* sign-extended 32-bit"):
+        f.assemble()
     e = Assembler(CODE)
     e.mov(rax, Assembler(CODE).label("elsewhere"))  # E-elsewhere
     with raises_at("# E-elsewhere", "another Assembler that has not been assembled"):

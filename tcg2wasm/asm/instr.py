@@ -113,16 +113,17 @@ class Instr:
     """
 
     __slots__ = ("mnemonic", "operands", "prefix", "where", "choices", "sizes", "fixed", "target", "mem",
-                 "imm_label")
+                 "imm_label", "movabs")
 
     def __init__(self, name: str, operands: Sequence[object], prefix: str | None, where: Where) -> None:
         self.where = where
         self.prefix = prefix
         self.operands = tuple(_operand(op, name, where) for op in operands)
         self.mnemonic = _mnemonic(name, self, where)
+        self.movabs = name.lower() == "movabs"  # GNU as: the 64-bit immediate / 64-bit address forms only
         self.target: LabelRef | int | None = None
         self.mem: Mem | None = None  # a memory operand whose displacement depends on placement
-        self.imm_label: tuple[int, LabelRef] | None = None  # (operand position, label)
+        self.imm_label: LabelRef | None = None  # an immediate that is a label's address
         self.choices, self.sizes, first = self._choose()
         placed = self.target is not None or self.mem is not None or self.imm_label is not None
         self.fixed: bytes | None = None if placed else first
@@ -147,14 +148,8 @@ class Instr:
         if not results:
             assert first_error is not None
             raise first_error
-        ops, encoded = min(results, key=lambda r: r[1][1][0])  # the shortest; ties: the order as written
-        if len(results) > 1:
-            self.operands = ops
-            self._build(self._form_of(encoded[0][0]))  # the side records (target, mem, imm_label) of the winner
+        self.operands, encoded = min(results, key=lambda r: r[1][1][0])  # the shortest; ties: as written
         return encoded
-
-    def _form_of(self, ins: ix.Instruction) -> Form:
-        return next(f for f in forms_by_mnemonic()[self.mnemonic] if f.code == ins.code)
 
     def _usable(self, forms: tuple[Form, ...]) -> tuple[Form, ...]:
         """The forms the prefix allows, of the default operand size, with an unambiguous memory size."""
@@ -163,6 +158,10 @@ class Instr:
             forms = tuple(f for f in forms if self._prefix_allowed(f))
             if not forms:
                 raise AsmError(f"{self}: {self.prefix} cannot prefix this instruction", self.where)
+        if self.movabs:
+            forms = tuple(f for f in forms if K.IMM64 in f.kinds or K.MEM_OFFS in f.kinds)
+            if not forms:
+                raise AsmError(f"{self}: movabs takes a 64-bit immediate or a 64-bit absolute address", self.where)
         forms = _default_operand_size(forms, ops)
         mem = next((op for op in ops if isinstance(op, Mem)), None)
         if mem is not None and not mem.size and len({f.mem_size for f in forms}) > 1:
@@ -257,7 +256,7 @@ class Instr:
             op_kind = ix.OpKind.IMMEDIATE8_2ND
         ins.set_op_kind(pos, op_kind)
         if isinstance(op, LabelRef):
-            self.imm_label = (pos, op)
+            self.imm_label = op
             op = 0
         ins.set_immediate_u64(pos, op & U64)
 
@@ -273,8 +272,9 @@ class Instr:
         if self.mem is not None:
             ins.memory_displacement = self._displacement(ip + self.sizes[choice], resolve)
         if self.imm_label is not None:
-            pos, ref = self.imm_label
-            kind = ix.OpCodeInfo(ins.code).op_kind(pos)
+            ref = self.imm_label
+            info = ix.OpCodeInfo(ins.code)
+            pos, kind = next((i, k) for i, k in enumerate(info.op_kinds()) if k in LABEL_IMMEDIATE_KINDS)
             value = resolve(ref, self.where)
             if not immediate_fits(kind, value):
                 raise AsmError(f"{self}: the address of {ref} ({value:#x}) does not fit this form's "
