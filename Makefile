@@ -4,7 +4,7 @@
 VENV     := .venv
 PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.installed
-EXAMPLES := $(wildcard examples/*.S)
+EXAMPLES := $(wildcard examples/*.py)
 
 # The newest Python >= 3.12 on PATH, else under pyenv (binaryen-py needs 3.12+).
 PYTHON_FOR_VENV ?= $(shell \
@@ -77,7 +77,7 @@ bench: $(STAMP)
 	$(PY) tools/trace_bench.py
 	$(PY) tools/programs_bench.py
 
-# Rebuild the case JSON of every examples/*.S (needs GNU as and objcopy).
+# Rebuild the case JSON of every examples/*.py (written with tcg2wasm.asm: no binutils needed).
 examples: $(STAMP)
 	$(PY) tools/mkcase.py $(EXAMPLES)
 

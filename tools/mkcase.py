@@ -1,29 +1,30 @@
 #!/usr/bin/env python3
-"""Turn the example programs (examples/*.S) into state cases (examples/*.json).
+"""Turn the example programs (examples/*.py, written with tcg2wasm.asm) into state cases (examples/*.json).
 
-Each example is assembled with GNU ``as`` (with ``--defsym`` parameters) and
-linked with ``ld`` into a static ELF; its loadable segments become the case's
-memory (page-aligned, with the segments' permissions), a stack is added, and the
-case runs from the ELF entry until the address of the ``done`` symbol (a
-``hlt``). The expected ``rax`` is computed here in Python and stored as
-``final`` so that ``tcg2wasm exec`` checks it.
+Each example module has ``build(base, **params)`` returning an Assembler whose code starts at
+``base`` and whose writable memory starts at the page-aligned label ``data``. Its output becomes the
+case's memory -- code pages read/execute, data pages read/write, each region page-rounded with its
+trailing zeros left out of the JSON -- a stack is added, and the case runs from ``base`` until the
+label ``done`` (a ``hlt``). The expected ``rax`` is computed here in Python, independently of the
+program, and stored as ``final`` so that ``tcg2wasm exec`` checks it. No assembler or linker is
+needed: the encoding is tcg2wasm.asm's (iced-x86).
 
-Usage: tools/mkcase.py [examples/NAME.S ...]   (no argument: every example)
+Usage: tools/mkcase.py [examples/NAME.py ...]   (no argument: every example)
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import subprocess
 import sys
-import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
-from elftools.elf.constants import P_FLAGS, SH_FLAGS
-from elftools.elf.elffile import ELFFile
+from tcg2wasm.asm import AsmError, Assembler
+from tcg2wasm.asm.elf import Segment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"
@@ -44,7 +45,7 @@ def primes_below(n: int) -> int:
 
 
 def lcg_bytes(length: int, seed: int = 12345) -> bytes:
-    """The buffer crc32.S builds with ``.rept``: the high byte of a 31-bit LCG."""
+    """The buffer examples/crc32.py holds: the high byte of a 31-bit LCG."""
     out = bytearray()
     for _ in range(length):
         seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
@@ -65,73 +66,58 @@ class Example:
 
 EXAMPLES: dict[str, Example] = {
     "sieve": Example(
-        "sieve", "sieve.S", {"N": 10000, "REPEAT": 1},
+        "sieve", "sieve.py", {"N": 10000, "REPEAT": 1},
         lambda p: primes_below(p["N"]), "primes below 10000 by a sieve of Eratosthenes (rax)",
     ),
     "crc32": Example(
-        "crc32", "crc32.S", {"LEN": 4096, "REPEAT": 1},
+        "crc32", "crc32.py", {"LEN": 4096, "REPEAT": 1},
         lambda p: zlib.crc32(lcg_bytes(p["LEN"])), "table-driven CRC-32 of a 4096-byte buffer (rax)",
     ),
     "bench_sieve": Example(
-        "bench_sieve", "sieve.S", {"N": 65536, "REPEAT": 110},
+        "bench_sieve", "sieve.py", {"N": 65536, "REPEAT": 110},
         lambda p: primes_below(p["N"]), "benchmark: the sieve below 65536, 110 times over (about 1.1e8 instructions)",
     ),
 }
 
 
-def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"mkcase: {' '.join(cmd)} failed:\n{proc.stderr}")
+def load_example(source: str) -> ModuleType:
+    """The module examples/``source`` (examples/ is not a package)."""
+    path = EXAMPLES_DIR / source
+    spec = importlib.util.spec_from_file_location(f"tcg2wasm_example_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"mkcase: cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def build_elf(source: Path, params: dict[str, int], out: Path) -> None:
-    """Assemble and link ``source`` into a static ELF at TEXT_BASE."""
-    obj = out.with_suffix(".o")
-    defsyms = [arg for k, v in sorted(params.items()) for arg in ("--defsym", f"{k}={v}")]
-    _run(["as", "--64", *defsyms, "-o", str(obj), str(source)])
-    _run(["ld", "-static", "-nostdlib", "--build-id=none", f"-Ttext=0x{TEXT_BASE:x}", "-o", str(out), str(obj)])
+def build_program(ex: Example, **extra: int) -> Assembler:
+    """The example's program at TEXT_BASE, assembled (``labels`` filled)."""
+    program = load_example(ex.source).build(TEXT_BASE, **ex.params, **extra)
+    try:
+        program.assemble()
+    except AsmError as exc:
+        raise SystemExit(f"mkcase: {exc}") from None
+    return program
 
 
-def _perms(p_flags: int) -> str:
-    return "".join(c for c, bit in (("r", P_FLAGS.PF_R), ("w", P_FLAGS.PF_W), ("x", P_FLAGS.PF_X)) if p_flags & bit)
-
-
-def elf_memory(elf: ELFFile) -> list[dict]:
-    """Page-aligned regions for the PT_LOAD segments that hold allocated sections."""
-    regions: list[dict] = []
-    alloc = [s for s in elf.iter_sections() if s["sh_flags"] & SH_FLAGS.SHF_ALLOC and s["sh_size"]]
-    for seg in elf.iter_segments():
-        if seg["p_type"] != "PT_LOAD" or not any(seg.section_in_segment(s) for s in alloc):
-            continue
-        start = seg["p_vaddr"] & ~(PAGE - 1)
-        end = (seg["p_vaddr"] + seg["p_memsz"] + PAGE - 1) & ~(PAGE - 1)
-        image = bytearray(end - start)
-        offset = seg["p_vaddr"] - start
-        image[offset : offset + seg["p_filesz"]] = seg.data()
-        if regions and regions[-1]["addr"] + regions[-1]["size"] > start:
-            raise SystemExit(f"mkcase: segments share the page 0x{start:x}: give them separate pages")
-        regions.append({"addr": start, "size": end - start, "perms": _perms(seg["p_flags"]),
-                        "data": bytes(image).rstrip(b"\0").hex()})
-    return regions
-
-
-def symbol(elf: ELFFile, name: str) -> int:
-    symtab = elf.get_section_by_name(".symtab")
-    found = symtab.get_symbol_by_name(name) if symtab else None
-    if not found:
-        raise SystemExit(f"mkcase: the program has no symbol {name!r}")
-    return found[0]["st_value"]
+def segments(program: Assembler) -> list[Segment]:
+    """Code (rx) up to the label ``data``, data (rw) from it; each page-rounded, zeros at the end left out."""
+    image = program.assemble()
+    data = program.labels["data"]
+    if data % PAGE:
+        raise SystemExit(f"mkcase: the label 'data' ({data:#x}) is not page-aligned")
+    cut = data - program.base
+    parts = [(program.base, image[:cut], "rx"), (data, image[cut:], "rw")]
+    return [Segment(addr, body.rstrip(b"\0"), -(-len(body) // PAGE) * PAGE, perms)
+            for addr, body, perms in parts if body]
 
 
 def make_case(ex: Example) -> dict:
-    with tempfile.TemporaryDirectory(prefix="tcg2wasm-mkcase-") as tmp:
-        elf_path = Path(tmp) / f"{ex.name}.elf"
-        build_elf(EXAMPLES_DIR / ex.source, ex.params, elf_path)
-        with elf_path.open("rb") as f:
-            elf = ELFFile(f)
-            memory = elf_memory(elf)
-            entry, done = elf.header["e_entry"], symbol(elf, "done")
+    program = build_program(ex)
+    memory = [{"addr": seg.address, "size": seg.size, "perms": seg.perms, "data": seg.data.hex()}
+              for seg in segments(program)]
+    entry, done = program.base, program.labels["done"]
     memory.append({"addr": STACK_BASE, "size": STACK_SIZE, "perms": "rw", "data": ""})
     case = {
         "name": ex.name,
