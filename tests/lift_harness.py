@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 import iced_x86 as ix
 import unicorn as uc
-import unicorn.x86_const as ux
 from hypothesis import strategies as st
 
 from tcg2wasm import Machine
@@ -25,6 +24,7 @@ from tcg2wasm.abi import FLAG_BITS, FPCW_DEFAULT, GPR_NAMES
 from tcg2wasm.errors import GuestFault
 from tcg2wasm.ir import Excp, Exit
 from tcg2wasm.ir.interp import run_tb
+from tcg2wasm.ucadapter import REG_IDS, fault_of_error, new_uc
 
 CODE_ADDR = 0x10000
 DATA_ADDR = 0x20000
@@ -42,7 +42,7 @@ _ICED_TO_RFLAGS = {
     ix.RflagsBits.OF: 0x800, ix.RflagsBits.SF: 0x80, ix.RflagsBits.ZF: 0x40, ix.RflagsBits.AF: 0x10,
     ix.RflagsBits.CF: 0x1, ix.RflagsBits.PF: 0x4, ix.RflagsBits.DF: 0x400,
 }
-_UC_REG = {name: getattr(ux, f"UC_X86_REG_{name.upper()}") for name in GPR_NAMES}
+_UC_REG = {name: REG_IDS[name] for name in GPR_NAMES}
 
 
 @dataclass
@@ -97,7 +97,7 @@ def _image(data: bytes) -> dict[int, bytearray]:
 @functools.lru_cache(maxsize=4)
 def _unicorn_for(code: bytes) -> uc.Uc:
     """One Unicorn per snippet, reused across examples (creating one costs more than running it)."""
-    mu = uc.Uc(uc.UC_ARCH_X86, uc.UC_MODE_64)
+    mu = new_uc()
     mu.mem_map(CODE_ADDR, 0x1000, uc.UC_PROT_READ | uc.UC_PROT_EXEC)
     mu.mem_write(CODE_ADDR, code)
     for addr, buf in _image(b"").items():
@@ -111,10 +111,10 @@ def run_unicorn(code: bytes, regs: dict[str, int], data: bytes = b"") -> Outcome
         mu.mem_write(addr, bytes(buf))
     for name, r in _UC_REG.items():
         mu.reg_write(r, regs.get(name, 0))
-    mu.reg_write(ux.UC_X86_REG_FS_BASE, regs.get("fs_base", 0))
-    mu.reg_write(ux.UC_X86_REG_GS_BASE, regs.get("gs_base", 0))
-    mu.reg_write(ux.UC_X86_REG_RFLAGS, regs.get("rflags", 0x202))
-    mu.reg_write(ux.UC_X86_REG_FPCW, regs.get("fpcw", FPCW_DEFAULT))
+    mu.reg_write(REG_IDS["fs_base"], regs.get("fs_base", 0))
+    mu.reg_write(REG_IDS["gs_base"], regs.get("gs_base", 0))
+    mu.reg_write(REG_IDS["rflags"], regs.get("rflags", 0x202))
+    mu.reg_write(REG_IDS["fpcw"], regs.get("fpcw", FPCW_DEFAULT))
     stop = {"kind": "end"}
 
     def on_interrupt(mu_: uc.Uc, intno: int, _user: object) -> None:
@@ -126,14 +126,12 @@ def run_unicorn(code: bytes, regs: dict[str, int], data: bytes = b"") -> Outcome
     try:
         mu.emu_start(CODE_ADDR, end, count=MAX_INSNS)
     except uc.UcError as e:
-        stop["kind"] = {uc.UC_ERR_READ_UNMAPPED: "READ_UNMAPPED", uc.UC_ERR_WRITE_UNMAPPED: "WRITE_UNMAPPED",
-                        uc.UC_ERR_FETCH_UNMAPPED: "FETCH_UNMAPPED", uc.UC_ERR_WRITE_PROT: "WRITE_PROT",
-                        uc.UC_ERR_READ_PROT: "READ_PROT", uc.UC_ERR_FETCH_PROT: "FETCH_PROT",
-                        uc.UC_ERR_INSN_INVALID: "INVALID_OPCODE"}.get(e.errno, str(e))
+        fault = fault_of_error(e)
+        stop["kind"] = fault.name if fault is not None else str(e)
     out = {name: mu.reg_read(r) for name, r in _UC_REG.items()}
-    out["rip"] = mu.reg_read(ux.UC_X86_REG_RIP)
-    out["rflags"] = mu.reg_read(ux.UC_X86_REG_RFLAGS)
-    out["fpcw"] = mu.reg_read(ux.UC_X86_REG_FPCW)
+    out["rip"] = mu.reg_read(REG_IDS["rip"])
+    out["rflags"] = mu.reg_read(REG_IDS["rflags"])
+    out["fpcw"] = mu.reg_read(REG_IDS["fpcw"])
     mem = {addr: bytes(mu.mem_read(addr, len(buf))) for addr, buf in _image(data).items()}
     mu.hook_del(hook)
     if stop["kind"] != "end":

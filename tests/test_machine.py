@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import pytest
 from asm import assemble
-from unicorn import UC_ARCH_X86, UC_MODE_64, Uc
-from unicorn import x86_const as X
 
 from tcg2wasm import GuestMemoryError, Machine, RegisterError, StopReason, __version__
 from tcg2wasm.abi import GPR_NAMES
+from tcg2wasm.ucadapter import REG_IDS, new_uc, perms_to_uc
 
 CODE = 0x10000
 DATA = 0x80000
 STACK = 0x200000
 ENGINES = ("wasm", "interp")
-UC_REGS = {name: getattr(X, f"UC_X86_REG_{name.upper()}") for name in GPR_NAMES} | {
-    "rip": X.UC_X86_REG_RIP, "rflags": X.UC_X86_REG_RFLAGS}
+UC_REGS = {name: REG_IDS[name] for name in (*GPR_NAMES, "rip", "rflags")}
 _MAPS = ((CODE, 0x4000, "rwx"), (DATA, 0x2000, "rw"), (STACK - 0x4000, 0x4000, "rw"))
-_UC_PERMS = {"r": 1, "w": 2, "x": 4}
 
 
 def _machine(engine: str, code: bytes, **kw: object) -> Machine:
@@ -32,11 +29,11 @@ def _machine(engine: str, code: bytes, **kw: object) -> Machine:
 
 def _unicorn(code: bytes, until: int, count: int = 0, data: bytearray | None = None) -> dict[str, int]:
     """Registers after running ``code`` in Unicorn; ``data`` (if given) receives the DATA page."""
-    uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    uc = new_uc()
     for addr, size, perms in _MAPS:
-        uc.mem_map(addr, size, sum(_UC_PERMS[p] for p in perms))
+        uc.mem_map(addr, size, perms_to_uc(perms))
     uc.mem_write(CODE, code)
-    uc.reg_write(X.UC_X86_REG_RSP, STACK - 0x100)
+    uc.reg_write(REG_IDS["rsp"], STACK - 0x100)
     uc.emu_start(CODE, until, count=count)
     if data is not None:
         data[:] = uc.mem_read(DATA, 0x1000)
