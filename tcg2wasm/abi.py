@@ -7,7 +7,8 @@ Linear memory layout (one wasm memory, imported by every module as
     STATE_BASE         CPU state block: one little-endian i64 per field (STATE_FIELDS)
     JC_BASE            jump cache: JC_ENTRIES x 16 bytes {pc: i64, table_index: i32, pad}
     TLB_BASE           soft TLB: TLB_ENTRIES x 32 bytes {tag_read, tag_write, tag_exec, addend}
-    GUEST_BASE ..      guest pages (host copies of guest memory), bump-allocated
+    PT_L1_BASE         first level of the guest page table (4096 x u32)
+    GUEST_BASE ..      guest pages (host copies of guest memory) and page-table levels 2 and 3
 
 A TLB tag is the guest page address (low 12 bits clear) or TLB_INVALID.
 host address = guest address + addend.
@@ -92,7 +93,7 @@ JC_ENTRY_SIZE = 16
 JC_INVALID_PC = 0xFFFF_FFFF_FFFF_FFFF  # never a block start the cache can hold (odd and ~0)
 
 TLB_BASE = JC_BASE + JC_ENTRIES * JC_ENTRY_SIZE
-TLB_ENTRIES = 1024  # power of two
+TLB_ENTRIES = 4096  # power of two; 16 MiB of reach (a miss is refilled in wasm from the page table)
 TLB_ENTRY_SIZE = 32
 TLB_TAG_READ = 0
 TLB_TAG_WRITE = 8
@@ -104,7 +105,21 @@ PAGE_BITS = 12
 PAGE_SIZE = 1 << PAGE_BITS
 PAGE_MASK = ~(PAGE_SIZE - 1) & 0xFFFF_FFFF_FFFF_FFFF
 
-GUEST_BASE = ((TLB_BASE + TLB_ENTRIES * TLB_ENTRY_SIZE + 0xFFFF) // 0x10000) * 0x10000
+#: The guest page table, walked in wasm on a TLB miss (``runtime/memory.py`` keeps it). Guest page
+#: numbers below 2**PT_PAGE_BITS (addresses below 2**48) are in it; an access above takes Python's path.
+#: Three levels of 4096 little-endian u32: PT_L1 (fixed, here) -> L2 tables -> leaves, the tables
+#: allocated among the guest pages; an entry is a table's linear offset, or 0. A leaf entry is
+#: ``host page offset | PT_* flags``, 0 for an unmapped page.
+PT_L1_BASE = TLB_BASE + TLB_ENTRIES * TLB_ENTRY_SIZE
+PT_LEVEL_BITS = 12
+PT_LEVEL_ENTRIES = 1 << PT_LEVEL_BITS
+PT_TABLE_SIZE = 4 * PT_LEVEL_ENTRIES
+PT_PAGE_BITS = 3 * PT_LEVEL_BITS
+PT_READ, PT_WRITE, PT_EXEC = 1, 2, 4  # the page's permissions
+PT_SLOW_WRITE = 8  # stores must reach Python: the page holds translated code (or is watched)
+PT_SLOW_READ = 16  # loads must reach Python (a watched page)
+
+GUEST_BASE = ((PT_L1_BASE + PT_TABLE_SIZE + 0xFFFF) // 0x10000) * 0x10000
 
 WASM_PAGE = 0x10000
 MAX_WASM_PAGES = 65536  # 4 GiB linear memory
@@ -120,24 +135,38 @@ def tlb_index(addr: int) -> int:
     return (addr >> PAGE_BITS) & (TLB_ENTRIES - 1)
 
 
+def pt_indexes(page: int) -> tuple[int, int, int]:
+    """(L1, L2, leaf) indexes of a guest page number below 2**PT_PAGE_BITS in the page table."""
+    mask = PT_LEVEL_ENTRIES - 1
+    return (page >> (2 * PT_LEVEL_BITS)) & mask, (page >> PT_LEVEL_BITS) & mask, page & mask
 
 
 # -- wasm imports every region module declares (module "env") -----------------
 IMPORT_MODULE = "env"
 IMPORT_MEMORY = "memory"  # the one linear memory: min 1 page, max MAX_WASM_PAGES
 IMPORT_TABLE = "table"  # the one funcref table; region functions are placed in it by the runtime
-#: Host helpers, name -> (params, results) as wasm value types.
-#: ld_slow(addr, memop) -> value: TLB miss / page-crossing load. On a fault it sets
-#:   state.fault_kind, state.fault_addr and state.exit_pending = 1 and returns 0.
-#: st_slow(addr, value, memop): the same for stores (also where writes to pages holding
-#:   translated code are caught, which invalidates those translations).
+Signature = tuple[tuple[str, ...], tuple[str, ...]]  # (params, results) as wasm value types
+#: The functions every region module imports, name -> signature.
+#: ld_miss(addr, memop) -> value: a load that missed the inline TLB check (a TLB miss or a
+#:   page-crossing access). Refills the TLB from the page table and loads, in wasm; only a fault,
+#:   a watched page or an address beyond the page table goes on to the host's ld_slow. On a fault
+#:   state.fault_kind, state.fault_addr and state.exit_pending = 1 are set and 0 is returned.
+#: st_miss(addr, value, memop): the same for stores (writes to pages holding translated code go
+#:   on to st_slow, which reports them so those translations are invalidated).
 #: div128(nl, nh, d, is_signed) -> quotient of (nh:nl) / d; remainder in state.scratch.
 #:   Called only when the dividend does not fit 64 bits; the caller checked d != 0 and
-#:   that the quotient fits.
-HOST_IMPORTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "ld_slow": (("i64", "i32"), ("i64",)),
-    "st_slow": (("i64", "i64", "i32"), ()),
+#:   that the quotient fits. A host (Python) function.
+REGION_IMPORTS: dict[str, Signature] = {
+    "ld_miss": (("i64", "i32"), ("i64",)),
+    "st_miss": (("i64", "i64", "i32"), ()),
     "div128": (("i64", "i64", "i64", "i32"), ("i64",)),
+}
+#: The host (Python) functions: ld_slow and st_slow (what ld_miss/st_miss fall back to, same
+#: contract) and div128.
+HOST_IMPORTS: dict[str, Signature] = {
+    "ld_slow": REGION_IMPORTS["ld_miss"],
+    "st_slow": REGION_IMPORTS["st_miss"],
+    "div128": REGION_IMPORTS["div128"],
 }
 #: Every region module exports one function of type () -> i32 under this name. It loads the
 #: globals it uses from the state block, runs, stores them back, sets state.rip (and

@@ -46,7 +46,7 @@ class Machine:
         self.stats = Stats()
         self._rt = WasmRuntime()
         self.memory = GuestMemory(self._rt.linear)
-        self._helpers = HostHelpers(self._rt, self.memory)
+        self._helpers = HostHelpers(self._rt, self.memory, self.stats)
         self._helpers.install()
         self._rt.jc_clear()
         self._regs = RegisterFile(self._rt)

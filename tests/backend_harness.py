@@ -117,8 +117,8 @@ class Harness:
         i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
         self.linker.define(self.store, "env", "memory", self.memory)
         self.linker.define(self.store, "env", "table", self.table)
-        self.linker.define_func("env", "ld_slow", wasmtime.FuncType([i64, i32], [i64]), self._ld_slow)
-        self.linker.define_func("env", "st_slow", wasmtime.FuncType([i64, i64, i32], []), self._st_slow)
+        self.linker.define_func("env", "ld_miss", wasmtime.FuncType([i64, i32], [i64]), self._ld_slow)
+        self.linker.define_func("env", "st_miss", wasmtime.FuncType([i64, i64, i32], []), self._st_slow)
         self.linker.define_func("env", "div128", wasmtime.FuncType([i64, i64, i64, i32], [i64]), self._div128)
 
     def _fault(self, err: GuestFault) -> None:

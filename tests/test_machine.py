@@ -404,3 +404,72 @@ def test_regions_seeded_by_a_unicorn_capture_skip_code_that_never_runs() -> None
     assert seeded.regs["rax"] == static.regs["rax"] == sum(range(1, 21))
     assert seeded.stats["blocks_translated"] < static.stats["blocks_translated"]
     assert len(graph.pcs()) == seeded.stats["blocks_translated"]
+
+
+# -- the memory slow path in wasm -------------------------------------------------------------
+_CROSSING_ACCESSES = """
+    mov rdi, {base}
+    mov rax, 0x1122334455667788
+    mov [rdi + 0xffd], rax
+    mov [rdi + 0x1ffe], eax
+    mov [rdi + 0x2fff], ax
+    mov r8, [rdi + 0xffe]
+    movsx r9, word ptr [rdi + 0x1fff]
+    movsxd r10, dword ptr [rdi + 0x2ffe]
+    movzx r11d, word ptr [rdi + 0xfff]
+    mov r12, [rdi + 0x1fff]
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_page_crossing_accesses_stay_in_wasm_and_match_unicorn(engine: str) -> None:
+    """Unaligned accesses across a page boundary: done by the wasm slow path, no Python helper call."""
+    code = assemble(_CROSSING_ACCESSES.format(base=DATA - 0x1000), CODE)
+    m = _machine(engine, code)
+    m.mem_map(DATA - 0x1000, 0x1000, "rw")
+    m.mem_map(DATA + 0x2000, 0x2000, "rw")
+    stop = m.run(CODE, until=CODE + len(code))
+    assert stop.kind == "until", stop.message
+    uc = new_uc()
+    for addr, size, perms in (*_MAPS, (DATA - 0x1000, 0x1000, "rw"), (DATA + 0x2000, 0x2000, "rw")):
+        uc.mem_map(addr, size, perms_to_uc(perms))
+    uc.mem_write(CODE, code)
+    uc.reg_write(REG_IDS["rsp"], STACK - 0x100)
+    uc.emu_start(CODE, CODE + len(code))
+    assert _regs(m) == {name: uc.reg_read(reg) for name, reg in UC_REGS.items()}
+    assert m.mem_read(DATA - 0x1000, 0x4000) == bytes(uc.mem_read(DATA - 0x1000, 0x4000))
+    if engine == "wasm":
+        assert m.stats.host_calls == 0
+
+
+def test_tlb_misses_over_a_large_working_set_never_call_python() -> None:
+    """A loop touching 8,192 pages (twice the TLB) refills every miss in wasm."""
+    code = assemble("""
+        mov rdi, 0x10000000
+        mov ecx, 8192 * 3
+    1:  mov rax, rcx
+        and eax, 8191
+        shl rax, 12
+        add qword ptr [rdi + rax], rcx
+        dec ecx
+        jnz 1b
+    """, CODE)
+    m = _machine("wasm", code)
+    m.mem_map(0x10000000, 8192 * 0x1000, "rw")
+    assert m.run(CODE, until=CODE + len(code)).kind == "until"
+    assert m.mem_read(0x10000000 + 5 * 0x1000, 8) == (5 + 8197 + 16389).to_bytes(8, "little")
+    assert m.stats.host_calls == 0 and m.stats.host_exits <= 3
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_store_into_translated_code_still_reaches_python(engine: str) -> None:
+    """Pages holding translated code stay on the Python path for stores, even after a TLB refill in wasm."""
+    code = assemble("""
+        lea rdi, [rip + target]
+        mov byte ptr [rdi + 1], 7
+    target:
+        mov eax, 1
+    """, CODE)
+    m = _machine(engine, code)
+    assert m.run(CODE, until=CODE + len(code)).kind == "until"
+    assert m.reg_read("rax") == 7 and m.stats.code_write_restarts == 1

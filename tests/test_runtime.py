@@ -323,7 +323,8 @@ def test_backend_region_loops_inside_wasm_and_matches_interpreter() -> None:
         pc = run_tb(tb, values, guest).pc
     assert runtime.state_read("rax") == values[abi.GLOBAL_INDEX["rax"]] == 5 + 7 * 1000
     assert runtime.state_read("icount_left") == 10**9 - 2 * 1000
-    assert sum(mem_values.values()) == 1  # the first load filled the TLB; the rest stayed in wasm
+    # The first load missed the TLB and was refilled in wasm from the page table: Python never saw one.
+    assert sum(mem_values.values()) == 0
 
 
 def test_i32_caller_returns_traps_and_reraises_host_exceptions() -> None:

@@ -345,7 +345,7 @@ def _qemu_ld(fb: FunctionBuilder, op: Op) -> None:
     elif size in _ZERO_EXTEND:
         value = e.bin(W.AND64, value, e.c64(_ZERO_EXTEND[size]))
     slow = e.block([
-        e.set(raw, e.call(b"ld_slow", [e.get(addr.index), e.c32(memop)], I64)),
+        e.set(raw, e.call(b"ld_miss", [e.get(addr.index), e.c32(memop)], I64)),
         _note_pending_fault(fb),
         e.set(out.index, value),
     ])
@@ -361,7 +361,7 @@ def _qemu_st(fb: FunctionBuilder, op: Op) -> None:
     set_ti, hit = _tlb_lookup(fb, addr.index, size, TLB_TAG_WRITE)
     fast = e.store(size, 0, _host_address(fb, addr.index), e.get(val.index))
     slow = e.block([
-        e.call(b"st_slow", [e.get(addr.index), e.get(val.index), e.c32(memop)], NONE),
+        e.call(b"st_miss", [e.get(addr.index), e.get(val.index), e.c32(memop)], NONE),
         _note_pending_fault(fb),
     ])
     fb.stmt(set_ti)

@@ -1,7 +1,7 @@
 """The Binaryen backend: a region of translation blocks becomes one wasm module.
 
 The module imports ``env.memory``, ``env.table`` and the host helpers of
-:data:`tcg2wasm.abi.HOST_IMPORTS`, and exports one function
+:data:`tcg2wasm.abi.REGION_IMPORTS`, and exports one function
 :data:`tcg2wasm.abi.REGION_EXPORT` of type ``() -> i32`` (an Exit code).
 See docs/backend.md for the function layout and the exit/fault protocol.
 """
@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from tcg2wasm.abi import HOST_IMPORTS, IMPORT_MEMORY, IMPORT_MODULE, IMPORT_TABLE, MAX_WASM_PAGES, REGION_EXPORT
+from tcg2wasm.abi import IMPORT_MEMORY, IMPORT_MODULE, IMPORT_TABLE, MAX_WASM_PAGES, REGION_EXPORT, REGION_IMPORTS
 from tcg2wasm.backend.bn import I32, I64, MEMORY_NAME, NONE, NULL, c_free, ffi, lib
 from tcg2wasm.backend.function import BackendError, FunctionBuilder
 from tcg2wasm.cfg.region import Region
@@ -70,7 +70,7 @@ def _add_imports(module: Any) -> None:
     lib.BinaryenAddMemoryImport(module, MEMORY_NAME, IMPORT_MODULE.encode(), IMPORT_MEMORY.encode(), False)
     lib.BinaryenAddTable(module, TABLE_NAME, 0, 0xFFFF_FFFF, lib.BinaryenTypeFuncref())
     lib.BinaryenAddTableImport(module, TABLE_NAME, IMPORT_MODULE.encode(), IMPORT_TABLE.encode())
-    for name, (params, results) in sorted(HOST_IMPORTS.items()):
+    for name, (params, results) in sorted(REGION_IMPORTS.items()):
         lib.BinaryenAddFunctionImport(module, name.encode(), IMPORT_MODULE.encode(), name.encode(),
                                       _type_of(params), _type_of(results))
 

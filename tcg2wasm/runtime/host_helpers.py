@@ -17,6 +17,7 @@ from tcg2wasm.cpu_state import MASK64
 from tcg2wasm.errors import GuestFault
 from tcg2wasm.ir.opdef import load_extend, memop_size, two_output_values
 from tcg2wasm.runtime.memory import GuestMemory
+from tcg2wasm.runtime.stops import Stats
 from tcg2wasm.runtime.wasm_runtime import WasmRuntime
 
 __all__ = ["HostHelpers"]
@@ -25,9 +26,10 @@ __all__ = ["HostHelpers"]
 class HostHelpers:
     """``ld_slow``, ``st_slow`` and ``div128`` over one guest memory and state block."""
 
-    def __init__(self, rt: WasmRuntime, memory: GuestMemory) -> None:
+    def __init__(self, rt: WasmRuntime, memory: GuestMemory, stats: Stats) -> None:
         self._rt = rt
         self._memory = memory
+        self._stats = stats
 
     def install(self) -> None:
         """Define the helpers in the runtime's linker (and build the dispatcher that links them)."""
@@ -35,6 +37,7 @@ class HostHelpers:
             ("ld_slow", self.ld_slow), ("st_slow", self.st_slow), ("div128", self.div128))})
 
     def ld_slow(self, addr: int, memop: int) -> int:
+        self._stats.host_calls += 1
         try:
             raw = self._memory.load(addr, memop_size(memop))
         except GuestFault as f:
@@ -43,6 +46,7 @@ class HostHelpers:
         return load_extend(raw, memop)
 
     def st_slow(self, addr: int, value: int, memop: int) -> None:
+        self._stats.host_calls += 1
         try:
             self._memory.store(addr, memop_size(memop), value)
         except GuestFault as f:
@@ -50,6 +54,7 @@ class HostHelpers:
 
     def div128(self, nl: int, nh: int, d: int, is_signed: int) -> int:
         """Quotient of (nh:nl) / d; the remainder goes to ``state.scratch`` (the caller checked d and the range)."""
+        self._stats.host_calls += 1
         quotient, remainder = two_output_values("divs2_i64" if is_signed else "divu2_i64", [nl, nh, d])
         self._rt.state_write("scratch", remainder & MASK64)
         return quotient

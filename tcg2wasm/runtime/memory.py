@@ -30,10 +30,11 @@ from typing import Protocol
 from tcg2wasm import abi
 from tcg2wasm.errors import GuestFault, GuestMemoryError
 from tcg2wasm.ir.ops import MASK64, Excp
+from tcg2wasm.runtime.page_table import PageTable
 
-PERM_R = 1
-PERM_W = 2
-PERM_X = 4
+PERM_R = abi.PT_READ
+PERM_W = abi.PT_WRITE
+PERM_X = abi.PT_EXEC
 _PERM_LETTERS = (("r", PERM_R), ("w", PERM_W), ("x", PERM_X))
 _LINEAR_LIMIT = abi.MAX_WASM_PAGES * abi.WASM_PAGE
 _TLB_EMPTY_ENTRY = struct.pack("<QQQQ", abi.TLB_INVALID, abi.TLB_INVALID, abi.TLB_INVALID, 0)
@@ -175,6 +176,7 @@ class GuestMemory:
         linear.ensure_size(abi.GUEST_BASE)
         self._alloc = HostAllocator(linear)
         self._pages: dict[int, Page] = {}
+        self._table = PageTable(linear.write, self._alloc.allocate)  # what wasm refills the TLB from
         self.code_pages: set[int] = set()
         #: Called with a sorted list of page numbers whose translations must go (set by the runtime).
         self.on_invalidate: Callable[[list[int]], None] = lambda pages: None
@@ -197,6 +199,7 @@ class GuestMemory:
         host = self._alloc.allocate(npages)
         for i in range(npages):
             self._pages[first + i] = Page(host + i * abi.PAGE_SIZE, bits)
+        self._table.set_run(first, [self._table_entry(first + i) for i in range(npages)])
         self.on_layout_change()
 
     def unmap(self, addr: int, size: int) -> None:
@@ -206,6 +209,7 @@ class GuestMemory:
         for page in pages:
             self._alloc.free(self._pages.pop(page).host, 1)
             self.tlb_flush_page(page)
+        self._table.set_run(pages[0], [0] * len(pages))
         self.on_layout_change()
 
     def protect(self, addr: int, size: int, perms: str) -> None:
@@ -216,6 +220,7 @@ class GuestMemory:
         for page in pages:
             self._pages[page].perms = bits
             self.tlb_flush_page(page)
+        self._table.set_run(pages[0], [self._table_entry(page) for page in pages])
         self.on_layout_change()
 
     def _require_mapped(self, what: str, addr: int, size: int) -> list[int]:
@@ -353,6 +358,7 @@ class GuestMemory:
             if page not in self.code_pages:
                 self.code_pages.add(page)
                 self.tlb_flush_page(page)
+                self._table.set(page, self._table_entry(page))
         return pages
 
     def _code_pages_in(self, addr: int, size: int) -> list[int]:
@@ -368,11 +374,20 @@ class GuestMemory:
         for page in hit:
             self.code_pages.discard(page)
             self.tlb_flush_page(page)
+            self._table.set(page, self._table_entry(page))
         self.on_invalidate(hit)
 
     def invalidate_range(self, addr: int, size: int) -> None:
         """Drop the translations of every code page in [addr, addr + size)."""
         self._invalidate_code(self._code_pages_in(addr, size))
+
+    def _table_entry(self, page: int) -> int:
+        """The page-table entry of ``page`` (``abi.PT_*``): host offset | permissions | slow-path flags."""
+        entry = self._pages.get(page)
+        if entry is None:
+            return 0
+        slow = abi.PT_SLOW_WRITE if page in self.code_pages else 0
+        return entry.host | entry.perms | slow  # PERM_R/W/X are PT_READ/WRITE/EXEC
 
     # -- soft TLB -----------------------------------------------------------------
     def tlb_fill(self, page: int) -> None:

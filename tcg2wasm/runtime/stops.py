@@ -44,6 +44,7 @@ class Stats:
     fallback_insns: int = 0
     translate_seconds: float = 0.0  # lifting, optimizing, compiling and instantiating
     host_exits: int = 0  # returns from translated code / the dispatcher to Python
+    host_calls: int = 0  # calls from translated code into Python helpers (faults, code writes, div128...)
     invalidations: int = 0  # pages whose translations were dropped
     code_write_restarts: int = 0  # guest stores into translated code, re-executed after invalidation
     blocks_interpreted: int = 0  # cold blocks run by the IR interpreter before their pc got hot

@@ -1,8 +1,11 @@
 """The wasmtime side: engine, store, the shared memory and table, host imports and the dispatcher.
 
-Every region module imports ``env.memory``, ``env.table`` and the host helpers
-of ``abi.HOST_IMPORTS`` through one ``wasmtime.Linker``. The dispatcher is a
-small hand-written wasm module (WAT below): it loops over the jump cache and
+Every region module imports ``env.memory``, ``env.table`` and the functions of
+``abi.REGION_IMPORTS`` through one ``wasmtime.Linker``: the memory slow paths
+``ld_miss``/``st_miss``, exported by the runtime's own module (``memory_wat.py``,
+which calls the Python helpers ``ld_slow``/``st_slow`` only when it must), and
+the Python helper ``div128``. The dispatcher, in the same hand-written module
+(WAT below), loops over the jump cache and
 ``call_indirect``s into region functions, so that going from one region to
 another never returns to Python; only an exit code other than
 ``Exit.CONTINUE`` (miss, fault, syscall, fallback, stop, icount...) does.
@@ -21,6 +24,7 @@ import wasmtime
 from tcg2wasm import abi
 from tcg2wasm.errors import TranslationError
 from tcg2wasm.ir.ops import MASK64, Exit
+from tcg2wasm.runtime.memory_wat import MEMORY_HELPER_IMPORTS_WAT, MEMORY_HELPERS_WAT
 
 INITIAL_TABLE_SLOTS = 64
 #: Set to 0 to turn off wasmtime's on-disk cache of compiled modules (see ``_engine_config``).
@@ -38,6 +42,7 @@ DISPATCHER_WAT = f"""
 (module
   (import "{abi.IMPORT_MODULE}" "{abi.IMPORT_MEMORY}" (memory 1 {abi.MAX_WASM_PAGES}))
   (import "{abi.IMPORT_MODULE}" "{abi.IMPORT_TABLE}" (table 1 funcref))
+""" + MEMORY_HELPER_IMPORTS_WAT + f"""
   (type $region (func (result i32)))
   ;; Run regions until one returns a code other than CONTINUE, rip reaches stop_pc,
   ;; or the jump cache has no translation for rip.
@@ -60,8 +65,7 @@ DISPATCHER_WAT = f"""
       (br_if $next (i32.eqz (local.get $code)))
     )
     (local.get $code))
-)
-"""
+""" + MEMORY_HELPERS_WAT + ")\n"
 assert abi.JC_ENTRY_SIZE & (abi.JC_ENTRY_SIZE - 1) == 0 and int(Exit.CONTINUE) == 0
 
 
@@ -203,7 +207,10 @@ class WasmRuntime:
             self.linker.define(self.store, abi.IMPORT_MODULE, name, func)
         dispatcher = wasmtime.Module(self.engine, DISPATCHER_WAT)
         instance = self.linker.instantiate(self.store, dispatcher)
-        dispatch = instance.exports(self.store)["dispatch"]
+        exports = instance.exports(self.store)
+        for name in abi.REGION_IMPORTS.keys() - abi.HOST_IMPORTS.keys():  # the wasm slow paths (memory_wat.py)
+            self.linker.define(self.store, abi.IMPORT_MODULE, name, exports[name])
+        dispatch = exports["dispatch"]
         if not isinstance(dispatch, wasmtime.Func):
             raise TranslationError("the dispatcher module exports no function 'dispatch'")
         self._dispatch = i32_caller(self.store, dispatch)
