@@ -54,6 +54,7 @@ class Exit(IntEnum):
     CPUID = 8  # host computes cpuid; rip is the next instruction
     RDTSC = 9  # host computes rdtsc; rip is the next instruction
     INT = 10  # int n / int3; exception number in state.fault_kind
+    TRAP = 11  # a trap Unicorn reported after the instruction (int n, int3): rip is past it
 
 
 class Excp(IntEnum):

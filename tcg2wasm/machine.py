@@ -21,6 +21,7 @@ from tcg2wasm.runtime.engines import Engine, InterpEngine, WasmEngine
 from tcg2wasm.runtime.exits import ExitHandler
 from tcg2wasm.runtime.host_helpers import HostHelpers
 from tcg2wasm.runtime.memory import GuestMemory
+from tcg2wasm.runtime.region_cache import RegionCache
 from tcg2wasm.runtime.registers import REGISTERS, SUBREGISTERS, RegisterFile
 from tcg2wasm.runtime.stops import Stats, StopReason
 from tcg2wasm.runtime.tiering import HOT_THRESHOLD, Tiering
@@ -31,6 +32,7 @@ __all__ = ["ENGINES", "HOT_THRESHOLD", "MAX_TB_INSNS", "REGISTERS", "SUBREGISTER
            "RegisterError", "Stats", "StopReason", "TranslationError"]
 
 ENGINES = ("wasm", "interp")
+COLD_TIERS = ("interp", "unicorn")
 NO_STOP = MASK64  # stop_pc meaning "no stop address"
 UNLIMITED = 1 << 62  # the instruction budget of a run without count
 
@@ -38,10 +40,22 @@ UNLIMITED = 1 << 62  # the instruction budget of a run without count
 class Machine:
     """A guest x86-64 CPU with paged memory, running translated code (see the module docstring)."""
 
-    def __init__(self, *, engine: str = "wasm", fallback: bool = True, hot_threshold: int = HOT_THRESHOLD) -> None:
-        """``hot_threshold``: misses at a pc before it gets a compiled region (1 = compile at once)."""
+    def __init__(self, *, engine: str = "wasm", fallback: bool = True, hot_threshold: int = HOT_THRESHOLD,
+                 cold_tier: str = "interp", translation_cache: bool = False) -> None:
+        """``hot_threshold``: misses at a pc before it gets a compiled region (1 = compile at once).
+
+        ``cold_tier``: what runs code that is not compiled yet on the wasm engine: ``"interp"``, the IR
+        interpreter (exact instruction counts, deterministic), or ``"unicorn"``, Unicorn slices over the
+        same pages (much faster on programs with a lot of cold code; runs with a ``count`` still use
+        the interpreter, and what Unicorn runs is not in ``stats.guest_insns``; runtime/unicorn_tier.py).
+
+        ``translation_cache``: keep compiled regions on disk and reuse them when the same guest
+        code runs again, in this process or a later one (runtime/region_cache.py).
+        """
         if engine not in ENGINES:
             raise ValueError(f"Machine: engine must be one of {ENGINES}, got {engine!r}")
+        if cold_tier not in COLD_TIERS:
+            raise ValueError(f"Machine: cold_tier must be one of {COLD_TIERS}, got {cold_tier!r}")
         self.engine = engine
         self.stats = Stats()
         self._rt = WasmRuntime()
@@ -60,9 +74,10 @@ class Machine:
         self._engine = main
         self._exits = ExitHandler(rt=self._rt, regs=self._regs, memory=self.memory, translator=self._translator,
                                   code_cache=self._code, tiering=self._tiering, engine=main, cold=cold,
-                                  stats=self.stats, cpu=self, insns_retired=self._insns_retired, fallback=fallback)
+                                  stats=self.stats, cpu=self, insns_retired=self._insns_retired, fallback=fallback,
+                                  unicorn_tier=cold_tier == "unicorn",
+                                  region_cache=RegionCache.open_default() if translation_cache else None)
         self.memory.on_invalidate = self._invalidate_pages
-        self.memory.on_layout_change = self._exits.layout_changed
         self._retired = 0  # instructions retired before the current run (rdtsc model)
         self._run_budget = 0
 
@@ -123,6 +138,7 @@ class Machine:
         self._rt.state_write("stop_pc", NO_STOP if until is None else until)
         self._rt.state_write("icount_left", budget)
         self._run_budget = budget
+        self._exits.unlimited = count is None
         pc = begin
         try:
             while True:

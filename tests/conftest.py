@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `from asm import assemble` in every test module
 os.environ.setdefault("TCG2WASM_CHECK_IR", "1")  # validate every optimized TB while testing (tcg2wasm.opt)
+# The persistent translation cache of the programs the tests run: one per test session, not the user's.
+os.environ.setdefault("TCG2WASM_CACHE_DIR", tempfile.mkdtemp(prefix="tcg2wasm-test-cache-"))
 
 from asm import assemble  # noqa: E402
 

@@ -300,6 +300,7 @@ def record_interpreted_tbs(monkeypatch: pytest.MonkeyPatch, program: str) -> dic
         return real_run_tb(tb, values, mem, max_insns)
 
     monkeypatch.setattr(machine_module, "run_tb", recording_run_tb)
+    monkeypatch.setenv("TCG2WASM_COLD_TIER", "interp")  # the interpreter as the cold tier, not Unicorn
     path = str(Path(__file__).resolve().parent.parent / "guests" / "bin" / program)
     assert Process(path, [path], env=[]).run().status == 0
     return seen

@@ -26,6 +26,9 @@ Usage (options go before the program; everything after it is the guest's argv):
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("TCG2WASM_COLD_TIER", "interp")  # measure the interpreter tier and translation, not Unicorn
 import argparse
 import cProfile
 import gc

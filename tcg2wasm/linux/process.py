@@ -24,7 +24,7 @@ def make_cpu(engine: str):
         from tcg2wasm.oracle.uc_machine import UnicornMachine
         return UnicornMachine()
     from tcg2wasm import Machine
-    return Machine(engine=engine)
+    return Machine(engine=engine, cold_tier=os.environ.get("TCG2WASM_COLD_TIER", "unicorn"), translation_cache=True)
 
 
 @dataclass

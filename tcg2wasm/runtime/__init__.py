@@ -9,7 +9,9 @@
 - ``engines``: the engines behind one interface, ``enter(pc) -> (exit, pc)``: wasm and the IR interpreter.
 - ``exits``: what the host does for each exit code (miss, fault, fallback, syscall, cpuid...).
 - ``host_helpers``: the functions translated code imports (slow memory paths, 128-bit division).
-- ``fallback``: Unicorn running one instruction the lifter lacks, over the same pages.
+- ``unicorn_cpu``: Unicorn over the same pages and state block: one instruction the lifter lacks
+  (the fallback), or a slice of cold code.
+- ``unicorn_tier``: cold code in Unicorn slices; samples and profiles that make code hot.
 
 The package imports nothing itself, so that using one part does not import Unicorn for another.
 """

@@ -12,9 +12,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tcg2wasm.ir.core import TranslationBlock
+import wasmtime
+
 from tcg2wasm.runtime.stops import Stats
-from tcg2wasm.runtime.translator import pages_of
+from tcg2wasm.runtime.translator import pages_of_range
 from tcg2wasm.runtime.wasm_runtime import WasmRuntime
 
 __all__ = ["CodeCache", "InstalledRegion"]
@@ -37,6 +38,7 @@ class CodeCache:
         self._by_entry: dict[int, InstalledRegion] = {}
         self._by_block: dict[int, InstalledRegion] = {}  # any block pc -> a region containing it
         self._by_page: dict[int, set[int]] = {}
+        self._compiled: frozenset[int] | None = frozenset()  # every block pc of every region (None: stale)
 
     def region_at(self, pc: int) -> InstalledRegion | None:
         """A region that can be entered at ``pc`` (its entry, or one of its blocks)."""
@@ -45,16 +47,27 @@ class CodeCache:
     def entries(self) -> list[int]:
         return sorted(self._by_entry)
 
-    def install(self, entry: int, wasm: bytes, blocks: Iterable[TranslationBlock]) -> InstalledRegion:
-        """Instantiate a region module and make it reachable from ``entry`` and every block of it."""
+    def compiled_entries(self) -> frozenset[int]:
+        """The entry pcs of the installed regions (each of their blocks can be entered too)."""
+        if self._compiled is None:
+            self._compiled = frozenset(self._by_entry)
+        return self._compiled
+
+    def install(self, entry: int, module: wasmtime.Module, extents: Iterable[tuple[int, int]]) -> InstalledRegion:
+        """Instantiate a compiled region module; make it reachable from ``entry`` and every block of it.
+
+        ``extents``: (pc, size) of the region's blocks -- its entries, and the pages whose
+        invalidation drops it.
+        """
         t0 = time.perf_counter()
-        func = self._rt.instantiate_region(wasm)
+        func = self._rt.instantiate_module(module)
         self._stats.translate_seconds += time.perf_counter() - t0
         self._stats.modules += 1
-        tbs = list(blocks)
-        pages = frozenset(page for tb in tbs for page in pages_of(tb))
-        region = InstalledRegion(entry, self._rt.allocate_slot(func), pages, frozenset(tb.pc for tb in tbs))
+        blocks = list(extents)
+        pages = frozenset(page for pc, size in blocks for page in pages_of_range(pc, size))
+        region = InstalledRegion(entry, self._rt.allocate_slot(func), pages, frozenset(pc for pc, _ in blocks))
         self._by_entry[entry] = region
+        self._compiled = None
         for pc in region.block_pcs:
             self._by_block.setdefault(pc, region)
         for page in pages:
@@ -87,6 +100,7 @@ class CodeCache:
         region = self._by_entry.pop(entry, None)
         if region is None:
             return
+        self._compiled = None
         for pc in region.block_pcs:
             if self._by_block.get(pc) is region:
                 del self._by_block[pc]

@@ -9,6 +9,7 @@ region from the translator, which the code cache installs and links.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from tcg2wasm.runtime.code_cache import CodeCache, InstalledRegion
 from tcg2wasm.runtime.cpuid import cpuid
 from tcg2wasm.runtime.engines import Engine
 from tcg2wasm.runtime.memory import GuestMemory
+from tcg2wasm.runtime.region_cache import RegionCache
 from tcg2wasm.runtime.registers import RegisterFile
 from tcg2wasm.runtime.stops import Stats, StopReason, fault_stop
 from tcg2wasm.runtime.tiering import Tiering
@@ -35,7 +37,8 @@ class ExitHandler:
 
     def __init__(self, *, rt: WasmRuntime, regs: RegisterFile, memory: GuestMemory, translator: Translator,
                  code_cache: CodeCache, tiering: Tiering, engine: Engine, cold: Engine, stats: Stats,
-                 cpu: Any, insns_retired: Callable[[], int], fallback: bool) -> None:
+                 cpu: Any, insns_retired: Callable[[], int], fallback: bool, unicorn_tier: bool = False,
+                 region_cache: RegionCache | None = None) -> None:
         self._rt = rt
         self._regs = regs
         self._memory = memory
@@ -49,7 +52,12 @@ class ExitHandler:
         self._cpu = cpu  # what the syscall handler is given (the Machine)
         self._insns_retired = insns_retired
         self.fallback_enabled = fallback
-        self._unicorn: Any = None  # runtime.fallback.UnicornFallback, made at the first fallback
+        self._unicorn: Any = None  # runtime.unicorn_cpu.UnicornCPU, made when first needed (imports Unicorn)
+        self._tier: Any = None  # runtime.unicorn_tier.UnicornTier when cold code runs in Unicorn
+        self._use_unicorn_tier = unicorn_tier and self._compiles
+        self._region_cache = region_cache if self._compiles else None
+        #: Whether the current run has no instruction budget (only then may cold code run in Unicorn).
+        self.unlimited = False
         #: Called as ``handler(cpu)`` on a syscall exit (rip already past the syscall); the run then continues.
         self.syscall_handler: Callable[[Any], None] | None = None
 
@@ -73,6 +81,9 @@ class ExitHandler:
                 return StopReason("hlt", pc, message=f"hlt at {pc:#x}")
             case Exit.INT:
                 return self.on_software_interrupt(pc)
+            case Exit.TRAP:
+                vector = self._rt.state_read("fault_kind")
+                return StopReason("interrupt", pc, vector=vector, message=f"interrupt {vector:#x} before {pc:#x}")
             case Exit.CPUID:
                 self._do_cpuid()
                 return pc
@@ -81,13 +92,28 @@ class ExitHandler:
                 return pc
         raise TranslationError(f"unknown exit code {code} at rip {pc:#x}")
 
-    def layout_changed(self) -> None:
-        """Mappings changed: the fallback's Unicorn must map the pages again before its next step."""
-        if self._unicorn is not None:
-            self._unicorn.layout_dirty = True
+    def _unicorn_cpu(self) -> Any:
+        if self._unicorn is None:
+            from tcg2wasm.runtime.unicorn_cpu import UnicornCPU  # imports Unicorn: only when needed
+
+            self._unicorn = UnicornCPU(self._rt, self._regs, self._memory, self._stats, self._code.compiled_entries)
+        return self._unicorn
+
+    def _unicorn_tier(self) -> Any:
+        if self._tier is None:
+            from tcg2wasm.runtime.unicorn_tier import UnicornTier
+
+            self._tier = UnicornTier(self._unicorn_cpu(), self._tiering)
+        return self._tier
 
     # -- misses: tiering and installing ------------------------------------------------------
     def on_miss(self, pc: int) -> Outcome:
+        region = self._code.region_at(pc) or self._install_cached(pc)
+        if region is not None:
+            self._code.link(pc, region)
+            return pc
+        if self._use_unicorn_tier and self.unlimited:
+            return self._unicorn_miss(pc)
         try:
             entry_tb = self._translator.lifted(pc)
         except GuestFault as f:
@@ -97,20 +123,74 @@ class ExitHandler:
             return pc
         if entry_tb.n_insns == 0 and entry_tb.fallback_insns:
             return self.on_fallback(pc)  # no module for a lone fallback instruction
-        region = self._code.region_at(pc)
-        if region is None:
-            if not self._tiering.compile_now(pc):
-                self._stats.blocks_interpreted += 1
-                return self.handle(*self._cold.run_block(entry_tb))
-            region = self.install_region(pc)
-        self._code.link(pc, region)
+        if not self._tiering.compile_now(pc):
+            self._stats.blocks_interpreted += 1
+            return self.handle(*self._cold.run_block(entry_tb))
+        self._code.link(pc, self.install_region(pc))
         return pc
 
+    def _unicorn_miss(self, pc: int) -> Outcome:
+        """Cold code runs in Unicorn; a hot pc is profiled there, then compiled (see runtime/unicorn_tier.py)."""
+        if self._tiering.compile_now(pc, unicorn=True) and self._tiering.may_join_region(pc):
+            self._code.link(pc, self.install_region(pc))
+            return pc
+        code, next_pc, outcome = self._unicorn_tier().run_cold(pc)
+        if outcome.hot_pc is not None and self._code.region_at(outcome.hot_pc) is None:
+            self.install_region(outcome.hot_pc)  # Unicorn stopped before it: the next dispatch enters the region
+        return self._unicorn_outcome(code, next_pc, outcome)
+
+    def _unicorn_outcome(self, code: Exit, pc: int, outcome: Any) -> Outcome:
+        if code == Exit.TRAP:
+            return StopReason("interrupt", pc, vector=outcome.vector,
+                              message=f"interrupt {outcome.vector:#x} before {pc:#x}")
+        return self.handle(code, pc)
+
+    def _install_cached(self, entry: int) -> InstalledRegion | None:
+        """The region at ``entry`` from the persistent cache, if it has one for the bytes there now.
+
+        Taken at the first miss, whatever the tiering says: it was hot in an earlier run, and
+        installing it translates nothing.
+        """
+        cache = self._region_cache
+        if cache is None or not cache.has_entry(entry):
+            return None
+        cached = cache.lookup(entry, self._translator.stop_pcs, self._read_code)
+        if cached is None:
+            return None
+        module = self._rt.deserialize_module(cached.module)
+        if module is None:
+            cache.forget(cached)
+            return None
+        for pc, size in cached.extents:
+            self._memory.mark_code(pc, pc + size)
+        self._stats.regions_from_cache += 1
+        return self._code.install(entry, module, cached.extents)
+
     def install_region(self, entry: int) -> InstalledRegion:
+        """Install the region at ``entry``: from the persistent cache when it has these bytes, else translated."""
+        cached = self._install_cached(entry)
+        if cached is not None:
+            return cached
+        stops = self._translator.stop_pcs
+        cache = self._region_cache
         region = self._translator.region(entry, self._tiering.may_join_region)
-        installed = self._code.install(entry, self._translator.compile(region), region.blocks.values())
+        extents = [(pc, region.blocks[pc].size) for pc in region.reachable()]
+        wasm = self._translator.compile(region)
+        t0 = time.perf_counter()
+        module = self._rt.compile_module(wasm)
+        self._stats.translate_seconds += time.perf_counter() - t0
+        installed = self._code.install(entry, module, extents)
         self._stats.regions_translated += 1
+        if cache is not None:
+            code = [self._read_code(pc, size) or b"" for pc, size in extents]
+            cache.store(entry, stops, extents, code, bytes(module.serialize()))
         return installed
+
+    def _read_code(self, pc: int, size: int) -> bytes | None:
+        try:
+            return self._memory.fetch(pc, size)
+        except GuestFault:
+            return None
 
     # -- the instruction budget ---------------------------------------------------------------
     def budget_left(self) -> int:
@@ -171,7 +251,7 @@ class ExitHandler:
             raw = self._memory.fetch(pc, 15)
         except GuestFault:
             return "no executable bytes"
-        return f"{raw.hex(' ')}: undecoded"
+        return describe_bytes(raw, pc)
 
     # -- the host's share of guest instructions --------------------------------------------------
     def on_fallback(self, pc: int) -> Outcome:
@@ -180,21 +260,15 @@ class ExitHandler:
             return self._count_stop(pc)
         if not self.fallback_enabled:
             return self.fault_stop(pc, "UNSUPPORTED", None)
-        if self._unicorn is None:
-            from tcg2wasm.runtime.fallback import UnicornFallback  # imports Unicorn: only when needed
-
-            self._unicorn = UnicornFallback(self._memory, lambda: self._rt.linear.base)
-        result = self._unicorn.step(self._regs.snapshot())
-        if result.vector is not None:
-            return StopReason("interrupt", pc, vector=result.vector,
-                              message=f"interrupt {result.vector:#x} at {pc:#x} ({self.describe_insn(pc)})")
-        if result.regs is None:
-            return self.fault_stop(pc, result.fault, result.address)
-        for name, value in result.regs.items():
-            self._regs.write_full(name, value)
-        self._rt.state_write("icount_left", self.budget_left() - 1)
+        code, next_pc, outcome = self._unicorn_cpu().step(pc)
+        if code == Exit.TRAP:
+            return StopReason("interrupt", pc, vector=outcome.vector,
+                              message=f"interrupt {outcome.vector:#x} at {pc:#x} ({self.describe_insn(pc)})")
+        if code == Exit.FAULT:
+            return self.on_fault(pc)
+        self._rt.state_write("icount_left", self.budget_left() - 1)  # the instruction ran
         self._stats.fallback_insns += 1
-        return self._rt.state_read("rip")
+        return self.handle(code, next_pc)
 
     def on_syscall(self, pc: int) -> Outcome:
         if self.syscall_handler is None:
@@ -224,3 +298,13 @@ class ExitHandler:
         tsc = _TSC_BASE + self._insns_retired()
         self._rt.state_write("rax", tsc & 0xFFFF_FFFF)
         self._rt.state_write("rdx", (tsc >> 32) & 0xFFFF_FFFF)
+
+
+def describe_bytes(raw: bytes, pc: int) -> str:
+    """The first instruction of ``raw`` (at ``pc``) as "bytes: asm", or the bytes and "undecodable"."""
+    import iced_x86
+
+    ins = iced_x86.Decoder(64, raw, ip=pc).decode()
+    if ins.is_invalid:
+        return f"{raw.hex(' ')}: undecodable"
+    return f"{raw[:ins.len].hex(' ')}: {iced_x86.Formatter(iced_x86.FormatterSyntax.INTEL).format(ins)}"

@@ -37,6 +37,7 @@ PERM_W = abi.PT_WRITE
 PERM_X = abi.PT_EXEC
 _PERM_LETTERS = (("r", PERM_R), ("w", PERM_W), ("x", PERM_X))
 _LINEAR_LIMIT = abi.MAX_WASM_PAGES * abi.WASM_PAGE
+_WX = PERM_W | PERM_X
 _TLB_EMPTY_ENTRY = struct.pack("<QQQQ", abi.TLB_INVALID, abi.TLB_INVALID, abi.TLB_INVALID, 0)
 
 
@@ -180,8 +181,14 @@ class GuestMemory:
         self.code_pages: set[int] = set()
         #: Called with a sorted list of page numbers whose translations must go (set by the runtime).
         self.on_invalidate: Callable[[list[int]], None] = lambda pages: None
-        #: Called when the set of mappings or their permissions changed.
-        self.on_layout_change: Callable[[], None] = lambda: None
+        #: Bumped when the set of mappings or their permissions changed (Unicorn maps them again).
+        self.layout_version = 0
+        #: Bumped when ``code_pages`` changed (Unicorn write-protects those pages).
+        self.code_version = 0
+        #: While set, stores to pages both writable and executable take the slow path and are reported
+        #: to ``on_exec_write(addr, size)``: code Unicorn may have translated there must be dropped.
+        self.watch_exec_writes = False
+        self.on_exec_write: Callable[[int, int], None] = lambda addr, size: None
         #: While true a guest store to a code page invalidates it and goes through instead of faulting.
         self.code_write_passthrough = False
         self.tlb_flush_all()
@@ -200,7 +207,7 @@ class GuestMemory:
         for i in range(npages):
             self._pages[first + i] = Page(host + i * abi.PAGE_SIZE, bits)
         self._table.set_run(first, [self._table_entry(first + i) for i in range(npages)])
-        self.on_layout_change()
+        self.layout_version += 1
 
     def unmap(self, addr: int, size: int) -> None:
         _check_aligned("mem_unmap", addr, size)
@@ -210,7 +217,7 @@ class GuestMemory:
             self._alloc.free(self._pages.pop(page).host, 1)
             self.tlb_flush_page(page)
         self._table.set_run(pages[0], [0] * len(pages))
-        self.on_layout_change()
+        self.layout_version += 1
 
     def protect(self, addr: int, size: int, perms: str) -> None:
         _check_aligned("mem_protect", addr, size)
@@ -221,7 +228,7 @@ class GuestMemory:
             self._pages[page].perms = bits
             self.tlb_flush_page(page)
         self._table.set_run(pages[0], [self._table_entry(page) for page in pages])
-        self.on_layout_change()
+        self.layout_version += 1
 
     def _require_mapped(self, what: str, addr: int, size: int) -> list[int]:
         first = addr >> abi.PAGE_BITS
@@ -289,6 +296,16 @@ class GuestMemory:
         for off, n in chunks:
             self.linear.write(off, bytes(data[pos : pos + n]))
             pos += n
+        if self.watch_exec_writes:
+            self._report_exec_write(addr, len(data))
+
+    def _report_exec_write(self, addr: int, size: int) -> None:
+        last = (addr + max(size, 1) - 1) & MASK64
+        for page in range(addr >> abi.PAGE_BITS, (last >> abi.PAGE_BITS) + 1):
+            entry = self._pages.get(page)
+            if entry is not None and entry.perms & PERM_X:
+                self.on_exec_write(addr, size)
+                return
 
     # -- guest access (slow path, interpreter) ------------------------------------
     def _guest_chunks(self, addr: int, size: int, need: int, unmapped: Excp, prot: Excp) -> list[tuple[int, int]]:
@@ -327,6 +344,8 @@ class GuestMemory:
         for off, n in chunks:
             self.linear.write(off, data[pos : pos + n])
             pos += n
+        if self.watch_exec_writes:
+            self._report_exec_write(addr, size)
         if len(chunks) == 1:
             self.tlb_fill(addr >> abi.PAGE_BITS)
 
@@ -357,6 +376,7 @@ class GuestMemory:
         for page in pages:
             if page not in self.code_pages:
                 self.code_pages.add(page)
+                self.code_version += 1
                 self.tlb_flush_page(page)
                 self._table.set(page, self._table_entry(page))
         return pages
@@ -371,6 +391,7 @@ class GuestMemory:
         hit = sorted(p for p in pages if p in self.code_pages)
         if not hit:
             return
+        self.code_version += 1
         for page in hit:
             self.code_pages.discard(page)
             self.tlb_flush_page(page)
@@ -386,8 +407,20 @@ class GuestMemory:
         entry = self._pages.get(page)
         if entry is None:
             return 0
-        slow = abi.PT_SLOW_WRITE if page in self.code_pages else 0
+        slow = abi.PT_SLOW_WRITE if self._slow_write(page, entry) else 0
         return entry.host | entry.perms | slow  # PERM_R/W/X are PT_READ/WRITE/EXEC
+
+    def _slow_write(self, page: int, entry: Page) -> bool:
+        """Whether stores to ``page`` must take the slow path (translated code, or watched W+X)."""
+        return page in self.code_pages or (self.watch_exec_writes and entry.perms & _WX == _WX)
+
+    def set_watch_exec_writes(self, on: bool) -> None:
+        """Turn ``watch_exec_writes`` on or off, updating the page table and TLB of the W+X pages."""
+        self.watch_exec_writes = on
+        for page, entry in self._pages.items():
+            if entry.perms & _WX == _WX:
+                self._table.set(page, self._table_entry(page))
+                self.tlb_flush_page(page)
 
     # -- soft TLB -----------------------------------------------------------------
     def tlb_fill(self, page: int) -> None:
@@ -395,7 +428,7 @@ class GuestMemory:
         entry = self._pages[page]
         tag = page << abi.PAGE_BITS
         read = tag if entry.perms & PERM_R else abi.TLB_INVALID
-        write = tag if entry.perms & PERM_W and page not in self.code_pages else abi.TLB_INVALID
+        write = tag if entry.perms & PERM_W and not self._slow_write(page, entry) else abi.TLB_INVALID
         execute = tag if entry.perms & PERM_X else abi.TLB_INVALID
         addend = (entry.host - tag) & MASK64
         self.linear.write(_tlb_entry_offset(page), struct.pack("<QQQQ", read, write, execute, addend))

@@ -39,6 +39,7 @@ class Stats:
 
     blocks_translated: int = 0
     regions_translated: int = 0
+    regions_from_cache: int = 0  # regions the persistent translation cache gave (nothing translated)
     modules: int = 0  # wasm modules instantiated (regions and one-off blocks)
     guest_insns: int = 0  # exact: budget consumed, fallback instructions included
     fallback_insns: int = 0
@@ -48,6 +49,8 @@ class Stats:
     invalidations: int = 0  # pages whose translations were dropped
     code_write_restarts: int = 0  # guest stores into translated code, re-executed after invalidation
     blocks_interpreted: int = 0  # cold blocks run by the IR interpreter before their pc got hot
+    unicorn_slices: int = 0  # runs of cold code (and fallback instructions) in Unicorn
+    unicorn_seconds: float = 0.0  # time in them (their instructions are not in guest_insns)
 
     def as_dict(self) -> dict[str, int | float]:
         return dataclasses.asdict(self)

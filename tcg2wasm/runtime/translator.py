@@ -20,15 +20,19 @@ from tcg2wasm.ir.core import GuestInsn, TranslationBlock
 from tcg2wasm.runtime.memory import GuestMemory
 from tcg2wasm.runtime.stops import Stats
 
-__all__ = ["MAX_TB_INSNS", "Translator", "pages_of"]
+__all__ = ["MAX_TB_INSNS", "Translator", "pages_of", "pages_of_range"]
 
 MAX_TB_INSNS = 64
 
 
 def pages_of(tb: TranslationBlock) -> range:
     """Guest page numbers the bytes of ``tb`` lie on."""
-    last = max(tb.pc, tb.end - 1)
-    return range(tb.pc >> PAGE_BITS, (last >> PAGE_BITS) + 1)
+    return pages_of_range(tb.pc, tb.size)
+
+
+def pages_of_range(pc: int, size: int) -> range:
+    last = max(pc, pc + size - 1)
+    return range(pc >> PAGE_BITS, (last >> PAGE_BITS) + 1)
 
 
 class Translator:

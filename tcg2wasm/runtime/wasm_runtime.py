@@ -231,8 +231,25 @@ class WasmRuntime:
     # -- regions and the table -----------------------------------------------------
     def instantiate_region(self, wasm: bytes) -> wasmtime.Func:
         """Compile and link one region module; returns its exported region function."""
+        return self.instantiate_module(self.compile_module(wasm))
+
+    def compile_module(self, wasm: bytes) -> wasmtime.Module:
+        """Cranelift's compiled form of a region module (thread-safe: only the engine is used)."""
         try:
-            module = wasmtime.Module(self.engine, wasm)
+            return wasmtime.Module(self.engine, wasm)
+        except wasmtime.WasmtimeError as e:
+            raise TranslationError(f"cannot compile region module: {e}") from e
+
+    def deserialize_module(self, data: bytes) -> wasmtime.Module | None:
+        """A module ``Module.serialize`` wrote with this engine's settings; None if wasmtime refuses it."""
+        try:
+            return wasmtime.Module.deserialize(self.engine, data)
+        except wasmtime.WasmtimeError:
+            return None
+
+    def instantiate_module(self, module: wasmtime.Module) -> wasmtime.Func:
+        """Link one compiled region module; returns its exported region function."""
+        try:
             instance = self.linker.instantiate(self.store, module)
             func = instance.exports(self.store)[abi.REGION_EXPORT]
         except (wasmtime.WasmtimeError, KeyError) as e:

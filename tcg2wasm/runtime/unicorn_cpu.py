@@ -1,0 +1,314 @@
+"""Unicorn over the guest's own pages and state block: the cold tier of a run, and the fallback executor.
+
+One Unicorn per machine maps every run of guest pages with ``mem_map_ptr``
+onto the wasm linear memory, so nothing is copied; registers go between
+Unicorn and the state block in one C call each way (``ucadapter.StateSync``).
+The same instance runs
+
+- *slices* of cold code (``run``): until a pc that has a compiled region
+  (Unicorn's exit list holds every installed block pc), a syscall, a fault, the
+  stop address or a time limit -- the first tier of ``tcg2wasm run``, at
+  Unicorn's own speed, while the hot code is compiled;
+- *one instruction* the lifter lacks (``step``), so x87 state that the IR
+  does not model yet persists between fallback instructions and slices.
+
+Translated code stays coherent both ways. Pages holding translated code are
+write-protected in Unicorn's mapping: a Unicorn store there stops it with a
+write fault, which is turned into an invalidation of those translations and a
+restart of the instruction. Stores by translated code or the host into pages
+that are both writable and executable are watched (``GuestMemory.watch_exec_writes``)
+and drop whatever Unicorn translated there.
+
+Unicorn cannot count instructions without a per-instruction hook, so slices
+run only in runs without an instruction budget, and what they execute is
+counted in ``Stats.unicorn_seconds``, not in ``guest_insns``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from unicorn import UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_MEM_WRITE_PROT, Uc, UcError
+from unicorn import x86_const as X
+
+from tcg2wasm import abi
+from tcg2wasm.abi import MASK64, Excp, Exit
+from tcg2wasm.errors import GuestMemoryError
+from tcg2wasm.runtime.block_counter import BlockCounter
+from tcg2wasm.runtime.block_counter import available as block_counter_available
+from tcg2wasm.runtime.cpuid import cpuid
+from tcg2wasm.runtime.memory import PERM_W, GuestMemory, format_perms
+from tcg2wasm.runtime.registers import RegisterFile
+from tcg2wasm.runtime.stops import Stats
+from tcg2wasm.runtime.wasm_runtime import WasmRuntime
+from tcg2wasm.ucadapter import (
+    ACCESS_FAULTS,
+    VECTOR_FAULTS,
+    StateSync,
+    fault_of_error,
+        new_uc,
+    perms_to_uc,
+)
+
+__all__ = ["SliceOutcome", "UnicornCPU"]
+
+_HLT = b"\xf4"
+EXIT_UPDATE_SECONDS = 0.01  # newly compiled pcs join Unicorn's exit list at most this often
+#: Runs of a block in Unicorn before it is hot (its region is compiled): ~50 us of Unicorn time at
+#: ~20 ns a block... times the hash table's sharing; a region costs milliseconds to build.
+HOT_BLOCK_RUNS = 20_000
+
+
+@dataclass
+class SliceOutcome:
+    """How a slice ended beyond its exit code: a trap's vector, a block that got hot."""
+
+    vector: int | None = None  # Exit.TRAP: the interrupt number (rip is past the instruction)
+    hot_pc: int | None = None  # a block that ran HOT_BLOCK_RUNS times (the slice stopped before it)
+
+
+class UnicornCPU:
+    """A Unicorn sharing the guest pages and registers of one machine."""
+
+    def __init__(self, rt: WasmRuntime, regs: RegisterFile, memory: GuestMemory, stats: Stats,
+                 compiled_pcs: Callable[[], frozenset[int]]) -> None:
+        """``compiled_pcs()``: pcs where translated code can be entered now, and a slice stops.
+
+        Region entries, not every block: ``emu_start`` costs ~45 ns per exit pc (measured with
+        250 to 20,000 exits), so every block of a big program made each entry into Unicorn cost a
+        quarter of a millisecond. Unicorn still stops at other compiled blocks once they are hot
+        (the block counter), and the machine then enters the region there.
+        """
+        self._compiled_pcs = compiled_pcs
+        self._rt = rt
+        self._regs = regs
+        self._memory = memory
+        self._stats = stats
+        self.uc = new_uc()
+        base = rt.linear.base
+        self._sync = StateSync(self.uc, lambda name: base + abi.STATE_OFFSET[name])
+        self._mapped: dict[int, tuple[int, int, int]] = {}  # guest addr -> (size, uc perms, host ptr)
+        self._layout_version = -1
+        self._code_version = -1
+        self._protected: set[int] = set()  # pages write-protected in Unicorn because they hold translations
+        self._exits: frozenset[int] = frozenset()
+        self._exits_from: frozenset[int] = frozenset()  # the compiled pcs the exits were made from
+        self._exits_time = 0.0
+        self._hlt_before: dict[int, bool] = {}
+        self._pending_access: tuple[int, int] | None = None
+        self._syscall = False
+        self._vector: int | None = None
+        self.counter: BlockCounter | None = None  # made by the first slice (a block hook costs ~30%)
+        self.uc.ctl_exits_enabled(True)
+        self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid)
+        self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        self.uc.hook_add(UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
+        self.uc.hook_add(UC_HOOK_INSN, self._on_cpuid, None, 1, 0, X.UC_X86_INS_CPUID)
+        if not memory.watch_exec_writes:
+            memory.set_watch_exec_writes(True)
+        memory.on_exec_write = self._forget_translations
+
+    # -- hooks ---------------------------------------------------------------------------------
+    def _on_invalid(self, uc: Uc, access: int, address: int, size: int, value: int, data: object) -> bool:
+        self._pending_access = (access, address & MASK64)
+        return False
+
+    def _on_interrupt(self, uc: Uc, vector: int, data: object) -> None:
+        self._vector = vector
+        uc.emu_stop()
+
+    def _on_syscall(self, uc: Uc, data: object) -> None:
+        self._syscall = True
+        uc.emu_stop()
+
+    def _on_cpuid(self, uc: Uc, data: object) -> int:
+        """Our CPU model, not Unicorn's: libc picks its routines by it, and they must be the ones we lift."""
+        leaf = uc.reg_read(X.UC_X86_REG_RAX) & 0xFFFF_FFFF
+        subleaf = uc.reg_read(X.UC_X86_REG_RCX) & 0xFFFF_FFFF
+        for reg, value in zip((X.UC_X86_REG_RAX, X.UC_X86_REG_RBX, X.UC_X86_REG_RCX, X.UC_X86_REG_RDX),
+                              cpuid(leaf, subleaf), strict=True):
+            uc.reg_write(reg, value)
+        return 1  # the instruction is done
+
+    def _forget_translations(self, addr: int, size: int) -> None:
+        """Host or translated code wrote executable memory: Unicorn's own translations there go."""
+        self.uc.ctl_remove_cache(addr, min(addr + max(size, 1), MASK64))
+
+    # -- keeping Unicorn's view right ---------------------------------------------------------
+    def _prepare(self, pc: int) -> None:
+        """Mappings, protections and the exit list as they must be for a run from ``pc``.
+
+        The exits are every compiled pc and the stop address, but never ``pc`` itself (a run
+        from an exit would stop at once, and the machine only enters Unicorn where nothing is
+        compiled -- or for one fallback instruction inside a compiled block).
+        """
+        if self._layout_version != self._memory.layout_version:
+            self._sync_layout()
+        if self._code_version != self._memory.code_version:
+            self._sync_protection()
+        stop_pc = self._rt.state_read("stop_pc")
+        compiled = self._compiled_pcs()
+        stale = pc in self._exits or (stop_pc != MASK64 and stop_pc not in self._exits)
+        if stale or (compiled is not self._exits_from
+                     and time.perf_counter() - self._exits_time >= EXIT_UPDATE_SECONDS):
+            self._set_exits(compiled, stop_pc, pc)
+
+    def _set_exits(self, compiled: frozenset[int], stop_pc: int, pc: int) -> None:
+        """Unicorn's exit list: the compiled pcs and the stop address, without ``pc``.
+
+        Compiled pcs may join late (Unicorn then runs code that is compiled, at its own speed,
+        until the next update); the stop address and the removal of ``pc`` may not.
+        """
+        exits = (frozenset(p for p in compiled if not self._after_hlt_byte(p))
+                 | ({stop_pc} if stop_pc != MASK64 else frozenset())) - {pc}
+        new = exits - self._exits
+        self.uc.ctl_set_exits(sorted(exits))
+        for exit_pc in new:  # blocks Unicorn translated before must stop at the new exits
+            self.uc.ctl_remove_cache(exit_pc, exit_pc + 1)
+        self._exits, self._exits_from, self._exits_time = exits, compiled, time.perf_counter()
+
+    def _after_hlt_byte(self, pc: int) -> bool:
+        """Whether the byte before ``pc`` could be an ``hlt``.
+
+        Unicorn stops after an hlt without saying why; a stop right after one, at a pc that is
+        also an exit, would look like reaching compiled code. Such pcs are left out of the exit
+        list (Unicorn then runs on through them), so a stop there can only be the hlt.
+        """
+        known = self._hlt_before.get(pc)
+        if known is None:
+            try:
+                known = self._memory.read(pc - 1, 1) == _HLT
+            except GuestMemoryError:
+                known = False
+            self._hlt_before[pc] = known
+        return known
+
+    def _sync_layout(self) -> None:
+        """Unicorn's mappings: the guest's host runs (unmapping and mapping whole runs only)."""
+        base = self._rt.linear.base
+        wanted = {run.addr: (run.size, perms_to_uc(format_perms(run.perms)), base + run.host)
+                  for run in self._memory.host_runs()}
+        for addr, spec in sorted(self._mapped.items()):
+            if wanted.get(addr) != spec:
+                self.uc.mem_unmap(addr, spec[0])
+                del self._mapped[addr]
+        for addr, spec in sorted(wanted.items()):
+            if addr not in self._mapped:
+                size, perms, ptr = spec
+                self.uc.mem_map_ptr(addr, size, perms, ptr)
+                self._mapped[addr] = spec
+        self._layout_version = self._memory.layout_version
+        self._protected.clear()
+        self._code_version = -1
+
+    def _sync_protection(self) -> None:
+        wanted = set()
+        for page in self._memory.code_pages:
+            entry = self._memory.page(page << abi.PAGE_BITS)
+            if entry is not None and entry.perms & PERM_W:
+                wanted.add(page)
+        for page in sorted(wanted ^ self._protected):
+            entry = self._memory.page(page << abi.PAGE_BITS)
+            if entry is None:
+                continue
+            perms = entry.perms & ~PERM_W if page in wanted else entry.perms
+            self.uc.mem_protect(page << abi.PAGE_BITS, abi.PAGE_SIZE, perms_to_uc(format_perms(perms)))
+        self._protected = wanted
+        self._code_version = self._memory.code_version
+
+    # -- running -----------------------------------------------------------------------------
+    def step(self, pc: int) -> tuple[Exit, int, SliceOutcome]:
+        """Run the one instruction at ``pc`` (the fallback executor)."""
+        self.uc.ctl_remove_cache(pc, min(pc + 16, MASK64))  # its bytes may have changed since last time
+        return self._run(pc, count=1)
+
+    def run(self, pc: int) -> tuple[Exit, int, SliceOutcome]:
+        """Run cold code from ``pc`` until a compiled pc, a host exit or a block that gets hot."""
+        if self.counter is None and block_counter_available():
+            self.counter = BlockCounter(self.uc, HOT_BLOCK_RUNS)
+        return self._run(pc)
+
+    def _run(self, pc: int, count: int = 0) -> tuple[Exit, int, SliceOutcome]:
+        stop_pc = self._rt.state_read("stop_pc")
+        self._prepare(pc)
+        fpcw = self._regs.read_full("fpcw")
+        self._sync.to_unicorn(self._regs.read_full("rflags"))
+        t0 = time.perf_counter()
+        try:
+            while True:
+                self._pending_access, self._syscall, self._vector = None, False, None
+                error = self._start(pc, count)
+                if error is None or not self._is_code_write(error):
+                    break
+                pc = self.uc.reg_read(X.UC_X86_REG_RIP)  # restart the store after the invalidation
+        finally:
+            self._stats.unicorn_seconds += time.perf_counter() - t0
+            self._stats.unicorn_slices += 1
+            self._regs.write_full("rflags", self._sync.from_unicorn())
+            if self._regs.read_full("fpcw") != fpcw:  # loaded (fldcw, fldenv, frstor...): as the CPU keeps it
+                self._regs.write_full("fpcw", abi.fpcw_as_loaded(self._regs.read_full("fpcw")))
+        hot = self.counter.take_hot() if self.counter is not None else None
+        return self._outcome(error, stop_pc, hot)
+
+    def _start(self, pc: int, count: int) -> UcError | None:
+        try:
+            self.uc.emu_start(pc, 0, 0, count)
+        except UcError as e:
+            return e
+        return None
+
+    def _is_code_write(self, error: UcError) -> bool:
+        """A store into a page we write-protected for its translations: drop them, let the store through."""
+        if self._pending_access is None or self._pending_access[0] != UC_MEM_WRITE_PROT:
+            return False
+        page = self._pending_access[1] >> abi.PAGE_BITS
+        if page not in self._protected:
+            return False
+        self._stats.code_write_restarts += 1
+        self._memory.invalidate_range(page << abi.PAGE_BITS, abi.PAGE_SIZE)  # drops the regions there too
+        self._prepare(self.uc.reg_read(X.UC_X86_REG_RIP))
+        return True
+
+    def _outcome(self, error: UcError | None, stop_pc: int, hot: int | None) -> tuple[Exit, int, SliceOutcome]:
+        rip = self._rt.state_read("rip")
+        if error is not None:
+            return self._fault(error, rip)
+        if self._syscall:
+            return Exit.SYSCALL, rip, SliceOutcome()
+        if self._vector is not None:
+            fault = VECTOR_FAULTS.get(self._vector)
+            if fault is not None:
+                return self._report(fault, 0), rip, SliceOutcome()
+            return Exit.TRAP, rip, SliceOutcome(vector=self._vector)
+        if rip == stop_pc:
+            return Exit.STOP, rip, SliceOutcome()
+        if rip in self._exits:
+            return Exit.CONTINUE, rip, SliceOutcome()
+        if hot is not None and hot == rip:
+            return Exit.CONTINUE, rip, SliceOutcome(hot_pc=hot)
+        if self._just_halted(rip):
+            return Exit.HLT, rip, SliceOutcome()
+        return Exit.CONTINUE, rip, SliceOutcome()
+
+    def _just_halted(self, rip: int) -> bool:
+        try:
+            return bytes(self.uc.mem_read(rip - 1, 1)) == _HLT
+        except UcError:
+            return False
+
+    def _fault(self, error: UcError, rip: int) -> tuple[Exit, int, SliceOutcome]:
+        if self._pending_access is not None:
+            access, address = self._pending_access
+            kind = ACCESS_FAULTS.get(access, Excp.READ_UNMAPPED)
+            fetch = kind in (Excp.FETCH_UNMAPPED, Excp.FETCH_PROT)
+            return self._report(kind, address), address if fetch else rip, SliceOutcome()
+        known = fault_of_error(error)
+        return self._report(Excp.GP if known is None else known, 0), rip, SliceOutcome()
+
+    def _report(self, kind: Excp, address: int) -> Exit:
+        self._rt.state_write("fault_kind", int(kind))
+        self._rt.state_write("fault_addr", address)
+        return Exit.FAULT
+
