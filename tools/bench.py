@@ -20,18 +20,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchkit.host import describe_host  # noqa: E402  (tools/ is on sys.path)
 from benchkit.measure import RUNNERS, Options, Progress, Tools, steps  # noqa: E402
 from benchkit.suite import Outcome, finish, load_document, run_suite  # noqa: E402
-from benchkit.workloads import BUILD, missing_programs, standard_workloads  # noqa: E402
+from benchkit.workloads import BUILD, Workload, missing_programs, standard_workloads  # noqa: E402
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
-def positive(kind: type) -> object:
-    def parse(text: str) -> object:
+def positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
         value = kind(text)
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be positive, not {text}")
@@ -68,7 +73,7 @@ def parse_runners(text: str) -> tuple[str, ...]:
     return tuple(r for r in RUNNERS if r in wanted or r == "native")
 
 
-def select(workloads: list, only: list[str] | None) -> list:
+def select(workloads: list[Workload], only: list[str] | None) -> list[Workload]:
     if not only:
         return workloads
     names = [w.name for w in workloads]
@@ -78,7 +83,7 @@ def select(workloads: list, only: list[str] | None) -> list:
     return [w for w in workloads if w.name in only]
 
 
-def terminal_progress(total: int) -> tuple[Progress, object | None]:
+def terminal_progress(total: int) -> tuple[Progress, tqdm | None]:
     """A tqdm bar on stderr when it is a terminal (and not in CI); else silence."""
     if not sys.stderr.isatty() or os.environ.get("CI"):
         return (lambda _: None), None

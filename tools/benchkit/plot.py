@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .measure import LABELS
 from .report import Row
 
 COLORS = {"native": "#444444", "qemu": "#8c6bb1", "unicorn": "#e6550d", "wasm-cold": "#9ecae1",
           "wasm-warm": "#3182bd"}
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from matplotlib.axes import Axes
+
 RATIO_TICKS = (0.01, 0.03, 0.1, 0.3, 1, 3, 5, 10, 30, 100, 300)
 RATIO_SERIES = (("unicorn", "wasm-cold", "unicorn / wasm cold"), ("unicorn", "wasm-warm", "unicorn / wasm warm"))
 
 
-def _import_matplotlib():
+def _import_matplotlib() -> ModuleType:
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
@@ -22,7 +28,7 @@ def _import_matplotlib():
     return plt
 
 
-def _times_panel(ax, rows: list[Row]) -> None:
+def _times_panel(ax: Axes, rows: list[Row]) -> None:
     runners = [r for r in COLORS if any(r in row.cells for row in rows)]
     height = 0.8 / max(len(runners), 1)
     for k, runner in enumerate(runners):
@@ -45,7 +51,7 @@ def _times_panel(ax, rows: list[Row]) -> None:
     ax.grid(axis="x", which="both", alpha=0.3)
 
 
-def _ratios_panel(ax, rows: list[Row]) -> None:
+def _ratios_panel(ax: Axes, rows: list[Row]) -> None:
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
     for k, (num, den, label) in enumerate(RATIO_SERIES):
@@ -67,7 +73,7 @@ def _ratios_panel(ax, rows: list[Row]) -> None:
     ax.set_yticks(range(len(rows)))
     ax.tick_params(labelleft=False)
     ax.set_ylim(len(rows) - 0.5, -0.5)  # the rows of the times panel, top to bottom
-    ax.set_xlabel("speed vs unicorn (log; > 1: wasm faster; lines at 1x, 3x, 5x)")
+    ax.set_xlabel("speed vs unicorn (log; > 1: wasm faster)")
     ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     ax.grid(axis="x", which="both", alpha=0.3)
 
