@@ -31,9 +31,17 @@ class Outcome:
         return sum(1 for row in self.rows for cell in row.cells.values() if not cell.ok and not cell.timed_out)
 
 
-def report_text(rows: list[Row], checks: list[Check], options: Options, title: str) -> str:
+def load_line(host: dict) -> str:
+    start, end = host.get("load_average_at_start"), host.get("load_average_at_end")
+    if not start or not end:
+        return ""
+    return (f"Load average (1 min) {start[0]:.1f} at the start, {end[0]:.1f} at the end on {host.get('cpus')} CPUs; "
+            "bench.json also has each run's CPU seconds (steadier than wall time on a shared machine).")
+
+
+def report_text(rows: list[Row], checks: list[Check], options: Options, title: str, host: dict) -> str:
     lines = [title, "", table(rows, options.repeat), ""]
-    lines += notes(rows, options.repeat, options.repeat_limit)
+    lines += notes(rows, options.repeat, options.repeat_limit) + [line for line in [load_line(host)] if line]
     lines += ["", "Acceptance (issue 9):"] + [check.line() for check in checks]
     return "\n".join(lines) + "\n"
 
@@ -43,7 +51,7 @@ def document(host: dict, options: Options, quick: bool, runs: list[WorkloadRuns]
     """Every figure of the run, machine-readable."""
     return {
         "format": FORMAT,
-        "host": {"load_average_at_end": list(os.getloadavg())} | host,
+        "host": host,
         "options": dataclasses.asdict(options) | {"quick": quick},
         "workloads": [workload_json(wr, row) for wr, row in zip(runs, rows, strict=True)],
         "checks": [dataclasses.asdict(check) for check in checks],
@@ -80,9 +88,10 @@ def finish(runs: list[WorkloadRuns], options: Options, out_dir: Path, host: dict
     """Rows, checks, text, JSON and plot from the runs."""
     rows = [make_row(wr) for wr in runs]
     checks = acceptance(rows)
+    host = {"load_average_at_end": list(os.getloadavg())} | host  # kept when rendering an earlier run
     title = (f"tcg2wasm benchmark, {host.get('date')}, {host.get('cpu')} x{host.get('cpus')}, commit "
              f"{host.get('tcg2wasm_commit')}{' (QUICK: reduced sizes)' if quick else ''}")
-    text = report_text(rows, checks, options, title)
+    text = report_text(rows, checks, options, title, host)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"json": out_dir / JSON_NAME, "table": out_dir / TABLE_NAME}
     files["json"].write_text(json.dumps(document(host, options, quick, runs, rows, checks), indent=1) + "\n")
