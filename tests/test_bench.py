@@ -178,3 +178,10 @@ def test_command_line_errors(capsys: pytest.CaptureFixture[str]) -> None:
         bench.parse_runners("native,wasm-hot")
     assert bench.parse_runners("wasm-warm,unicorn") == ("native", "unicorn", "wasm-warm")
     assert bench.main(["--list", "--only", "sqlite"]) == 0 and "SQLite" in capsys.readouterr().out
+
+
+def test_a_runner_a_workload_cannot_use_is_shown_as_na(tmp_path: Path, fakes: tuple[Tools, str]) -> None:
+    tools, program = fakes
+    load = workloads.Workload("ok", "fake", (program, "ok"), not_run=(("qemu", "qemu cannot load it"),))
+    outcome = run_suite([load], tools, Options(repeat=1, runners=("native", "qemu")), tmp_path, {}, plot=False)
+    assert "qemu" not in outcome.rows[0].cells and "n/a ok / qemu-x86_64: qemu cannot load it" in outcome.text

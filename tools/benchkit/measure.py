@@ -154,14 +154,14 @@ Progress = Callable[[str], None]
 def measure_workload(workload: Workload, tools: Tools, options: Options, scratch: Path,
                      progress: Progress = lambda _: None) -> WorkloadRuns:
     """All runs of one workload; ``progress`` is called once per (runner, repeat), run or skipped."""
-    wr = WorkloadRuns(workload)
+    wr = WorkloadRuns(workload, unavailable=dict(workload.not_run))
     reference: ChildResult | None = None
     stats = scratch / "stats.json"
     for repeat in range(options.repeat):
         cold_cache: Path | None = None
         for runner in options.runners:
             progress(f"{workload.name}: {LABELS[runner]} ({repeat + 1}/{options.repeat})")
-            if _skipped(runner, wr, repeat, options):
+            if _skipped(runner, wr, repeat, options) or runner in wr.unavailable:
                 continue
             argv = command(runner, workload, stats, tools)
             if argv is None:
