@@ -91,7 +91,7 @@ class Row:
     def exits_per_million(self, runner: str = "wasm-warm") -> float | None:
         """Times wasm left for the host per million guest instructions: ``host_exits`` (returns of the
         dispatcher to Python) plus ``host_calls`` (calls from wasm into Python helpers, such as TLB
-        fills) where the translator reports them; today's --stats-json has no ``host_calls``."""
+        fills) where the translator reports them (``host_calls`` is in --stats-json since main's 6dfb84b)."""
         insns, exits = self.stat("guest_insns", runner), self.stat("host_exits", runner)
         if not insns or exits is None:
             return None
