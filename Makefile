@@ -21,7 +21,8 @@ PYTHON_FOR_VENV ?= $(shell \
 # its time budget; `make test-diff` is the full-strength differential run (200 states per form).
 TEST_EXAMPLES ?= 20
 
-.PHONY: venv demo test test-diff golden-accept guest-tools guests lint bench examples clean
+.PHONY: venv demo test test-diff golden-accept guest-tools guests lint bench bench-deps bench-guests bench-replay \
+	examples clean
 
 venv: $(STAMP)
 
@@ -35,7 +36,7 @@ $(STAMP): pyproject.toml constraints.txt
 	  echo "creating $(VENV) with $(PYTHON_FOR_VENV)"; \
 	  $(PYTHON_FOR_VENV) -m venv $(VENV); \
 	fi
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
 	@# bytecode now, even where PYTHONDONTWRITEBYTECODE is set: every command starts faster
 	@$(PY) -m compileall -q tcg2wasm tools >/dev/null
 	@touch $(STAMP)
@@ -72,10 +73,57 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check tcg2wasm tests tools
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
-	$(PY) tools/bench.py
-	$(PY) tools/trace_bench.py
-	$(PY) tools/programs_bench.py
+# The benchmark (docs/performance.md): every workload under native, qemu-x86_64, unicorn, wasm cold
+# and wasm warm; one table, acceptance checks, build/bench/bench.{json,md,png}. Options go in
+# BENCH_ARGS, e.g. make bench BENCH_ARGS="--quick" or BENCH_ARGS="--only sqlite --repeat 5".
+BENCH_ARGS ?=
+BENCH_BIN  := build/bench/bin
+BENCH_SRC  := guests/bench
+BENCH_PROGRAMS := $(addprefix $(BENCH_BIN)/,hashprobe sqlite zstdzlib bytecode calls nbody sieve)
+# Debian package -> a file it installs (how bench-deps tells it is missing)
+BENCH_DEBS := qemu-user-static:/usr/bin/qemu-x86_64-static busybox-static:/bin/busybox \
+	musl-tools:/usr/bin/musl-gcc libsqlite3-dev:/usr/include/sqlite3.h libzstd-dev:/usr/include/zstd.h \
+	zlib1g-dev:/usr/include/zlib.h gcc:/usr/bin/gcc
+
+bench: $(STAMP) bench-deps bench-guests
+	$(PY) tools/bench.py $(BENCH_ARGS)
+
+# Replay speed (tcg2wasm replay of a recorded trace) against tcg2wasm run of the same program.
+bench-replay: $(STAMP) guest-tools
+	$(PY) tools/trace_bench.py $(BENCH_ARGS)
+
+bench-deps:
+	@missing=""; for pair in $(BENCH_DEBS); do [ -e "$${pair#*:}" ] || missing="$$missing $${pair%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing"; \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "error: the benchmark needs these Debian packages:$$missing" >&2; exit 1; fi; \
+	fi
+
+bench-guests: $(BENCH_PROGRAMS)
+
+$(BENCH_BIN)/sqlite: $(BENCH_SRC)/sqlite.c | bench-deps
+	@mkdir -p $(BENCH_BIN)
+	@# glibc warns that SQLite's (unused) dlopen needs the shared libraries at run time: filtered out
+	gcc -static -O2 -o $@ $< -lsqlite3 -lm 2>$@.log || { cat $@.log >&2; rm -f $@.log; exit 1; }
+	@grep -v "dlopen\|unixDlOpen\|statically linked" $@.log >&2 || true; rm -f $@.log
+
+$(BENCH_BIN)/zstdzlib: $(BENCH_SRC)/zstdzlib.c | bench-deps
+	@mkdir -p $(BENCH_BIN)
+	gcc -static -O2 -o $@ $< -lzstd -lz
+
+$(BENCH_BIN)/nbody: $(BENCH_SRC)/nbody.c | bench-deps
+	@mkdir -p $(BENCH_BIN)
+	musl-gcc -static -O2 -o $@ $< -lm
+
+$(BENCH_BIN)/%: $(BENCH_SRC)/%.c | bench-deps
+	@mkdir -p $(BENCH_BIN)
+	musl-gcc -static -O2 -o $@ $<
+
+# examples/sieve.py (bench_sieve's parameters) as a Linux program: exit status = primes below 65536, mod 256
+$(BENCH_BIN)/sieve: examples/sieve.py tools/mkcase.py tools/benchkit/build_sieve.py $(STAMP)
+	$(PY) tools/benchkit/build_sieve.py $@
 
 # Rebuild the case JSON of every examples/*.py (written with tcg2wasm.asm: no binutils needed).
 examples: $(STAMP)

@@ -11,23 +11,23 @@ wasm runs of the program and replays of its trace are timed alternately, both as
 (process start included). Prints each pair, the medians and the median of the per-pair ratios,
 in wall and CPU time. Shared machines are noisy: read the medians, not one pair.
 
+    make bench-replay                      # or: BENCH_ARGS="--pairs 3 --workload compute"
     .venv/bin/python tools/trace_bench.py [--pairs 7] [--workload compute|gzip|all]
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+TIMEOUT = 900.0  # seconds for one run or replay
 
-from benchutil import guest_stdout_silenced  # noqa: E402  (tools/ is on sys.path)
+from benchkit.child import run_child  # noqa: E402  (tools/ is on sys.path)
+from benchutil import guest_stdout_silenced  # noqa: E402
 
 from tcg2wasm.trace import format as trace_format  # noqa: E402
 from tcg2wasm.trace.format import DEFAULT_EVERY  # noqa: E402
@@ -37,14 +37,11 @@ from tcg2wasm.trace.record import record_program  # noqa: E402
 def _timed(cmd: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of a command; CPU time (user + system of the child) is the
     steadier figure on a shared machine, where wall time also counts waiting for a core."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd[2:4])} failed:\n{proc.stdout.decode()[-2000:]}{proc.stderr.decode()[-500:]}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result = run_child(cmd, timeout=TIMEOUT)
+    if result.status != 0:
+        sys.exit(f"{' '.join(cmd[2:4])} failed (status {result.status}):\n{result.stdout.decode()[-2000:]}"
+                 f"{result.stderr.decode()[-500:]}")
+    return result.wall_seconds, result.cpu_seconds
 
 
 def _timed_run(argv: list[str]) -> tuple[float, float]:
