@@ -21,7 +21,7 @@ PYTHON_FOR_VENV ?= $(shell \
 # its time budget; `make test-diff` is the full-strength differential run (200 states per form).
 TEST_EXAMPLES ?= 20
 
-.PHONY: venv demo test test-diff golden-accept guest-tools guests lint bench examples clean
+.PHONY: venv demo test test-diff golden-accept guest-tools guests lint bench examples syscall-names clean
 
 venv: $(STAMP)
 
@@ -77,9 +77,14 @@ bench: $(STAMP)
 	$(PY) tools/trace_bench.py
 	$(PY) tools/programs_bench.py
 
-# Rebuild the case JSON of every examples/*.py (written with tcg2wasm.asm: no binutils needed).
+# Rebuild tcg2wasm/examples/*.json (package data) from every examples/*.py (written with tcg2wasm.asm).
 examples: $(STAMP)
 	$(PY) tools/mkcase.py $(EXAMPLES)
+
+# Regenerate tcg2wasm/linux/syscall_names.py from the kernel headers' x86-64 system call table.
+syscall-names: $(STAMP)
+	@[ -f /usr/include/x86_64-linux-gnu/asm/unistd_64.h ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-libc-dev
+	$(PY) tools/gen_syscall_names.py
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .ruff_cache .hypothesis

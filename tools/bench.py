@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Benchmark: the loop-heavy example through tcg2wasm (wasm engine), Unicorn and natively.
 
-Runs examples/bench_sieve.json (about 1.1e8 guest instructions) on the wasm
+Runs tcg2wasm/examples/bench_sieve.json (about 1.1e8 guest instructions) on the wasm
 engine and on Unicorn without hooks in the same process, and the same program
 (examples/sieve.py with NATIVE=1) as a static Linux executable on this host.
 Prints guest instructions, seconds and instructions per second for each, the
 ratios, and the translator's own costs (translation seconds, host exits).
 
-Usage: tools/bench.py [--case examples/bench_sieve.json] [--no-native]
+Usage: tools/bench.py [--case tcg2wasm/examples/bench_sieve.json] [--no-native]
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def rate(insns: int, seconds: float) -> str:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--case", type=Path, default=ROOT / "examples" / "bench_sieve.json")
+    parser.add_argument("--case", type=Path, default=ROOT / "tcg2wasm" / "examples" / "bench_sieve.json")
     parser.add_argument("--no-native", action="store_true", help="skip the native run")
     args = parser.parse_args(argv)
     case = load_case(args.case)
