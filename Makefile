@@ -61,12 +61,18 @@ guest-tools:
 	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static; \
 	  else echo "note: busybox-static is missing; install it for the busybox tests" >&2; fi; }
 
-# Rebuild the guest programs (static, musl and glibc) and record their native output.
+# Rebuild the guest programs (static, musl and glibc) and record their native output. The crash and
+# system-call guests exist to test tcg2wasm's reports, which do not depend on the libc: musl only.
+MUSL_ONLY := crash_segv crash_ud nosys syscalls
 guests:
 	@command -v musl-gcc >/dev/null 2>&1 || { echo "error: musl-gcc missing: apt-get install musl-tools" >&2; exit 1; }
 	for src in guests/src/*.c; do n=$$(basename $$src .c); \
-	  musl-gcc -static -O2 -s -o guests/bin/$$n.musl $$src && gcc -static -O2 -s -o guests/bin/$$n.glibc $$src; done
+	  musl-gcc -static -O2 -s -o guests/bin/$$n.musl $$src || exit 1; \
+	  case " $(MUSL_ONLY) " in *" $$n "*) ;; *) gcc -static -O2 -s -o guests/bin/$$n.glibc $$src || exit 1;; esac; \
+	done
 	guests/record_expected.sh
+	@command -v qemu-x86_64-static >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static
+	guests/record_qemu_strace.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tcg2wasm tests tools
