@@ -21,7 +21,7 @@ PYTHON_FOR_VENV ?= $(shell \
 # its time budget; `make test-diff` is the full-strength differential run (200 states per form).
 TEST_EXAMPLES ?= 20
 
-.PHONY: venv demo test test-diff golden-accept guest-tools guests lint bench examples syscall-names clean
+.PHONY: venv demo test test-install test-diff golden-accept guest-tools guests lint bench examples syscall-names clean
 
 venv: $(STAMP)
 
@@ -44,7 +44,13 @@ demo: $(STAMP)
 	$(VENV)/bin/tcg2wasm demo
 
 test: $(STAMP) guest-tools
-	TCG2WASM_EXAMPLES=$(TEST_EXAMPLES) $(VENV)/bin/pytest -q
+	TCG2WASM_EXAMPLES=$(TEST_EXAMPLES) $(VENV)/bin/pytest -q -m "not install"
+
+# pip install the checkout into a fresh venv (and a wheel); run the installed command, with and
+# without Unicorn, against qemu-x86_64 (installed when missing).
+test-install: $(STAMP) guest-tools
+	@command -v qemu-x86_64-static >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static
+	$(VENV)/bin/pytest -q -m install tests/test_install.py
 
 test-diff: $(STAMP)
 	TCG2WASM_EXAMPLES=200 $(VENV)/bin/pytest -q tests/test_lift_*.py

@@ -29,8 +29,8 @@ from tcg2wasm.gctune import tune_for_commands
 
 #: The subcommand modules, in the order ``--help`` lists them.
 COMMANDS: tuple[ModuleType, ...] = (execute, show, diff, run, trace, demo)
-#: Commands whose words after the options go to a guest verbatim: name -> splitter.
-VERBATIM_TAILS = {"run": run.split_run_argv}
+#: Commands whose words after the options go to a guest verbatim: name -> (splitter, usage-error status).
+VERBATIM_TAILS = {"run": (run.split_run_argv, run.EXIT_TCG2WASM)}
 #: What needs Unicorn, by the tcg2wasm module that imported it.
 UNICORN_USERS = (("tcg2wasm.runtime", "the fallback for an instruction the translator does not lift yet"),
                  ("tcg2wasm.trace", "recording (it runs the guest in Unicorn)"),
@@ -39,7 +39,7 @@ UNICORN_USERS = (("tcg2wasm.runtime", "the fallback for an instruction the trans
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "UsageError", "build_parser", "entry", "main", "show_text"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     from tcg2wasm.cli.version import version_text
 
     parser = Parser(prog="tcg2wasm", description="x86-64 to WebAssembly dynamic binary translator",
@@ -55,9 +55,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """argparse, except that a guest's arguments (after ``run PROG``) are taken exactly as given."""
     parser = build_parser()
     k = next((i for i, word in enumerate(argv) if not word.startswith("-")), None)
-    split = VERBATIM_TAILS.get(argv[k]) if k is not None else None
-    if k is None or split is None:
+    verbatim = VERBATIM_TAILS.get(argv[k]) if k is not None else None
+    if k is None or verbatim is None:
         return parser.parse_args(argv)
+    split, parser.usage_status = verbatim  # an unknown option is reported by the top-level parser
     options, program, tail = split(argv[k + 1 :])
     args = parser.parse_args(argv[: k + 1] + options + ([] if program is None else ["--", program]))
     args.args = tail
