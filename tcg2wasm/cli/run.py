@@ -194,9 +194,9 @@ def _make_process(args: argparse.Namespace) -> Any:
     from tcg2wasm.linux.process import Process
 
     _check_program(args.program)
-    argv = [os.fsencode(args.argv0 if args.argv0 is not None else args.program)]
-    argv += [os.fsencode(a) for a in args.args]
-    env = guest_environment(host_environment(), args.env_ops)
+    argv = [args.argv0 if args.argv0 is not None else args.program, *args.args]
+    # str with surrogate escapes: the start-up stack encodes them back to the exact bytes (os.fsencode)
+    env = [os.fsdecode(entry) for entry in guest_environment(host_environment(), args.env_ops)]
     try:
         return Process(args.program, argv, env=env, engine=args.engine)
     except ElfLoadError as e:

@@ -25,8 +25,8 @@ Fetch = Callable[[int, int], bytes]
 
 
 def _translator(fetch: Fetch) -> Callable[[int], Any]:
+    from tcg2wasm.errors import GuestFault
     from tcg2wasm.frontend.x86_64.translate import translate_block
-    from tcg2wasm.ir.interp import GuestFault
 
     def translate(pc: int) -> Any:
         try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Callable, Sequence
-from typing import Any, TextIO
+from typing import IO, Any
 
 from tcg2wasm.linux.syscall_names import syscall_name
 
@@ -343,7 +343,7 @@ def format_result(nr: int, ret: int, args: Sequence[int], m: Memory) -> str:
 class Tracer:
     """Writes one line per system call to ``out`` around the wrapped handler (``tracer(cpu)``)."""
 
-    def __init__(self, handler: Callable[[Any], None], out: TextIO, pid: int | None = None) -> None:
+    def __init__(self, handler: Callable[[Any], None], out: IO[str], pid: int | None = None) -> None:
         self.handler = handler
         self.out = out
         self.pid = os.getpid() if pid is None else pid
@@ -378,7 +378,7 @@ class Tracer:
         self.out.flush()
 
 
-def _same_stream(a: TextIO, b: TextIO) -> bool:
+def _same_stream(a: IO[str], b: IO[str]) -> bool:
     if a is b:
         return True
     try:
@@ -390,7 +390,7 @@ def _same_stream(a: TextIO, b: TextIO) -> bool:
 class _BreakingStream:
     """The Linux layer's message stream: a message starts on a line of its own while a call is pending."""
 
-    def __init__(self, stream: TextIO, tracer: Tracer) -> None:
+    def __init__(self, stream: IO[str], tracer: Tracer) -> None:
         self.stream = stream
         self.tracer = tracer
 
@@ -403,7 +403,7 @@ class _BreakingStream:
         self.stream.flush()
 
 
-def attach(process: Any, out: TextIO) -> Tracer:
+def attach(process: Any, out: IO[str]) -> Tracer:
     """Trace every system call of ``process`` (a tcg2wasm.linux.Process) to ``out``."""
     tracer = Tracer(process.cpu.syscall_handler, out)
     process.cpu.syscall_handler = tracer
