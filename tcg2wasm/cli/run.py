@@ -229,7 +229,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run a static x86-64 Linux program; exits with the guest's status",
                        usage="tcg2wasm run [OPTIONS] PROG [ARGS...]", usage_status=EXIT_TCG2WASM,
-                       description=__doc__.split("\n\n", 1)[1].rsplit("\n\nExit status", 1)[0], epilog=EPILOG)
+                       description=__doc__.split("\n\n", 1)[1].rsplit("\n\nExit status", 1)[0].replace("``", ""),
+                       epilog=EPILOG)
     for flags, kwargs in RUN_OPTIONS:
         p.add_argument(*flags, **kwargs)
     p.add_argument("program", nargs="?", metavar="PROG", help="a static x86-64 Linux executable")

@@ -129,7 +129,7 @@ def register(sub: Any) -> None:
     from tcg2wasm.cli.common import address, int_at_least
 
     p = sub.add_parser("show", help="show a region of a case or program: asm, ops before/after optimization, wat",
-                       description=__doc__.split("\n\n", 1)[1], epilog=EXIT_CODES_EPILOG)
+                       description=__doc__.split("\n\n", 1)[1].replace("``", ""), epilog=EXIT_CODES_EPILOG)
     p.add_argument("source", metavar="CASE.json|PROG", help="a case file, or a static x86-64 ELF program")
     p.add_argument("--pc", type=address, metavar="ADDR",
                    help="region entry (default: the case's rip or the program's ELF entry)")
