@@ -10,25 +10,29 @@
 struct iov { void *base; size_t len; };
 
 static void files(char *buf) {
-    struct iov iov[2] = {{buf, 4}, {buf + 4, 4}};
-    syscall(SYS_read, 0, buf, 10);
+    /* Only descriptors it opened itself, and no lasting change to the process (cwd, umask):
+     * the trace tests record it inside the test process. */
+    char tmp[64];
+    struct iov out[2] = {{buf, 4}, {buf + 4, 4}}, in[2] = {{tmp, 4}, {tmp + 4, 4}};
+    long a = syscall(SYS_open, "/etc/passwd", O_RDONLY | O_CLOEXEC, 0);
+    syscall(SYS_read, a, tmp, 10);
     syscall(SYS_write, 1, "hi\n", 3);
-    syscall(SYS_pread64, 0, buf, 10, 5);
-    syscall(SYS_readv, 0, iov, 2);
-    syscall(SYS_writev, 1, iov, 2);
-    syscall(SYS_open, "/etc/passwd", O_RDONLY | O_CLOEXEC, 0);
-    syscall(SYS_openat, AT_FDCWD, "/tmp/tcg2wasm-strace-guest", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    syscall(SYS_close, 3);
-    syscall(SYS_lseek, 0, 10, SEEK_SET);
+    syscall(SYS_pread64, a, tmp, 10, 5);
+    syscall(SYS_readv, a, in, 2);
+    syscall(SYS_writev, 1, out, 2);
+    syscall(SYS_lseek, a, 10, SEEK_SET);
+    long b = syscall(SYS_openat, AT_FDCWD, "/tmp/tcg2wasm-strace-guest", O_WRONLY | O_CREAT | O_TRUNC, 0644);
     syscall(SYS_stat, "/etc/passwd", buf);
     syscall(SYS_lstat, "/etc/passwd", buf);
-    syscall(SYS_fstat, 1, buf);
+    syscall(SYS_fstat, a, buf);
     syscall(SYS_newfstatat, AT_FDCWD, "/etc", buf, AT_SYMLINK_NOFOLLOW);
-    syscall(SYS_ioctl, 1, 0x5401, buf);
-    syscall(SYS_ioctl, 1, 0x5413, buf);
-    syscall(SYS_fcntl, 1, F_SETFD, 1);
-    syscall(SYS_dup2, 1, 7);
-    syscall(SYS_access, "/etc/passwd", R_OK | W_OK);
+    syscall(SYS_ioctl, a, 0x5401, buf);
+    syscall(SYS_ioctl, a, 0x5413, buf);
+    syscall(SYS_fcntl, b, F_SETFD, 1);
+    long c = syscall(SYS_dup, b);
+    syscall(SYS_dup2, b, c);
+    syscall(SYS_close, c);
+    syscall(SYS_access, "/etc/passwd", R_OK);
     syscall(SYS_readlink, "/nonexistent/link", buf, 256);
     syscall(SYS_getcwd, buf, 256);
     syscall(SYS_mkdir, "/tmp/tcg2wasm-strace-dir", 0755);
@@ -36,8 +40,10 @@ static void files(char *buf) {
     syscall(SYS_rename, "/tmp/tcg2wasm-strace-guest", "/tmp/tcg2wasm-strace-guest2");
     syscall(SYS_unlink, "/tmp/tcg2wasm-strace-guest2");
     syscall(SYS_unlinkat, AT_FDCWD, "/tmp/tcg2wasm-strace-none", AT_REMOVEDIR);
-    syscall(SYS_ftruncate, 99, 100);
-    syscall(SYS_chdir, "/");
+    syscall(SYS_ftruncate, 1000, 100);
+    syscall(SYS_chdir, ".");
+    syscall(SYS_close, b);
+    syscall(SYS_close, a);
 }
 
 static void memory(char *buf) {
@@ -49,7 +55,8 @@ static void memory(char *buf) {
     syscall(SYS_clock_gettime, 1, buf);
     syscall(SYS_rt_sigaction, 13, 0, buf, 8);
     syscall(SYS_rt_sigprocmask, 0, 0, buf, 8);
-    syscall(SYS_umask, 022);
+    long old = syscall(SYS_umask, 022);
+    syscall(SYS_umask, old);
     syscall(SYS_getuid);
 }
 
