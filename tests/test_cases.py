@@ -224,7 +224,7 @@ def test_bench_case_is_loop_heavy():
 
 
 def test_committed_example_json_matches_sources(tmp_path: Path):
-    """The JSON in tcg2wasm/examples/ is what tools/mkcase.py makes from the .S today."""
+    """The JSON in tcg2wasm/examples/ is what tools/mkcase.py makes from examples/*.py today."""
     for name, example in mkcase.EXAMPLES.items():
         committed = json.loads((ROOT / "tcg2wasm" / "examples" / f"{name}.json").read_text())
         assert mkcase.make_case(example) == committed, f"tcg2wasm/examples/{name}.json is stale: run `make examples`"

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Turn the example programs (examples/*.py, written with tcg2wasm.asm) into state cases (tcg2wasm/examples/*.json, package data).
+"""Turn the example programs (examples/*.py, written with tcg2wasm.asm) into state cases
+(tcg2wasm/examples/*.json, package data).
 
 Each example module has ``build(base, **params)`` returning an Assembler whose code starts at
 ``base`` and whose writable memory starts at the page-aligned label ``data``. Its output becomes the
