@@ -21,8 +21,8 @@ PYTHON_FOR_VENV ?= $(shell \
 # its time budget; `make test-diff` is the full-strength differential run (200 states per form).
 TEST_EXAMPLES ?= 20
 
-.PHONY: venv demo test test-diff golden-accept guest-tools guests lint bench bench-deps bench-guests bench-replay \
-	examples clean
+.PHONY: venv demo test test-install test-diff golden-accept guest-tools guests lint bench bench-deps bench-guests \
+	bench-replay examples syscall-names clean
 
 venv: $(STAMP)
 
@@ -45,7 +45,13 @@ demo: $(STAMP)
 	$(VENV)/bin/tcg2wasm demo
 
 test: $(STAMP) guest-tools
-	TCG2WASM_EXAMPLES=$(TEST_EXAMPLES) $(VENV)/bin/pytest -q
+	TCG2WASM_EXAMPLES=$(TEST_EXAMPLES) $(VENV)/bin/pytest -q -m "not install"
+
+# pip install the checkout into a fresh venv (and a wheel); run the installed command, with and
+# without Unicorn, against qemu-x86_64 (installed when missing).
+test-install: $(STAMP) guest-tools
+	@command -v qemu-x86_64-static >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static
+	$(VENV)/bin/pytest -q -m install tests/test_install.py
 
 test-diff: $(STAMP)
 	TCG2WASM_EXAMPLES=200 $(VENV)/bin/pytest -q tests/test_lift_*.py
@@ -62,12 +68,18 @@ guest-tools:
 	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static; \
 	  else echo "note: busybox-static is missing; install it for the busybox tests" >&2; fi; }
 
-# Rebuild the guest programs (static, musl and glibc) and record their native output.
+# Rebuild the guest programs (static, musl and glibc) and record their native output. The crash and
+# system-call guests exist to test tcg2wasm's reports, which do not depend on the libc: musl only.
+MUSL_ONLY := crash_segv crash_ud nosys syscalls
 guests:
 	@command -v musl-gcc >/dev/null 2>&1 || { echo "error: musl-gcc missing: apt-get install musl-tools" >&2; exit 1; }
 	for src in guests/src/*.c; do n=$$(basename $$src .c); \
-	  musl-gcc -static -O2 -s -o guests/bin/$$n.musl $$src && gcc -static -O2 -s -o guests/bin/$$n.glibc $$src; done
+	  musl-gcc -static -O2 -s -o guests/bin/$$n.musl $$src || exit 1; \
+	  case " $(MUSL_ONLY) " in *" $$n "*) ;; *) gcc -static -O2 -s -o guests/bin/$$n.glibc $$src || exit 1;; esac; \
+	done
 	guests/record_expected.sh
+	@command -v qemu-x86_64-static >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static
+	guests/record_qemu_strace.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tcg2wasm tests tools
@@ -125,9 +137,14 @@ $(BENCH_BIN)/%: $(BENCH_SRC)/%.c | bench-deps
 $(BENCH_BIN)/sieve: examples/sieve.py tools/mkcase.py tools/benchkit/build_sieve.py $(STAMP)
 	$(PY) tools/benchkit/build_sieve.py $@
 
-# Rebuild the case JSON of every examples/*.py (written with tcg2wasm.asm: no binutils needed).
+# Rebuild tcg2wasm/examples/*.json (package data) from every examples/*.py (written with tcg2wasm.asm).
 examples: $(STAMP)
 	$(PY) tools/mkcase.py $(EXAMPLES)
+
+# Regenerate tcg2wasm/linux/syscall_names.py from the kernel headers' x86-64 system call table.
+syscall-names: $(STAMP)
+	@[ -f /usr/include/x86_64-linux-gnu/asm/unistd_64.h ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-libc-dev
+	$(PY) tools/gen_syscall_names.py
 
 clean:
 	rm -rf build *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -5,7 +5,7 @@ cd "$(dirname "$0")"
 for bin in bin/*; do
     name=$(basename "$bin")
     set +e
-    "$bin" one two > "expected/$name.out"
+    "$bin" one two < /dev/null > "expected/$name.out"
     echo $? > "expected/$name.status"
     set -e
 done

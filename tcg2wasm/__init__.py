@@ -9,10 +9,9 @@ Quick start::
     stop = m.run(0x10000, until=0x10000 + len(code))
 """
 
+from tcg2wasm._version import __version__
 from tcg2wasm.errors import CaseError, GuestMemoryError, RegisterError, Tcg2WasmError, TranslationError
 from tcg2wasm.machine import Machine, Stats, StopReason
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CaseError", "GuestMemoryError", "Machine", "RegisterError", "Stats", "StopReason", "Tcg2WasmError",

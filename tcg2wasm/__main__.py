@@ -1,7 +1,5 @@
 """``python -m tcg2wasm``: the same as the ``tcg2wasm`` command."""
 
-import sys
+from tcg2wasm.cli import entry
 
-from tcg2wasm.cli import main
-
-sys.exit(main())
+entry()

@@ -206,7 +206,7 @@ def expected_rax(name: str) -> int:
 @pytest.mark.parametrize("name", ["sieve", "crc32"])
 @pytest.mark.parametrize("engine", ["wasm", "unicorn"])
 def test_example_computes_the_right_result(name: str, engine: str):
-    case = load_case(ROOT / "examples" / f"{name}.json")
+    case = load_case(ROOT / "tcg2wasm" / "examples" / f"{name}.json")
     want = expected_rax(name)
     assert case.final_regs is not None and case.final_regs["rax"] == want
     result = run_case(case, engine)
@@ -216,7 +216,7 @@ def test_example_computes_the_right_result(name: str, engine: str):
 
 
 def test_bench_case_is_loop_heavy():
-    case = load_case(ROOT / "examples" / "bench_sieve.json")
+    case = load_case(ROOT / "tcg2wasm" / "examples" / "bench_sieve.json")
     params = mkcase.EXAMPLES["bench_sieve"].params
     assert case.final_regs is not None and case.final_regs["rax"] == primes_below_by_trial_division(params["N"])
     # the count loop alone runs >= 5 instructions per candidate per repeat
@@ -224,10 +224,10 @@ def test_bench_case_is_loop_heavy():
 
 
 def test_committed_example_json_matches_sources(tmp_path: Path):
-    """The JSON in examples/ is what tools/mkcase.py makes from the .S today."""
+    """The JSON in tcg2wasm/examples/ is what tools/mkcase.py makes from examples/*.py today."""
     for name, example in mkcase.EXAMPLES.items():
-        committed = json.loads((ROOT / "examples" / f"{name}.json").read_text())
-        assert mkcase.make_case(example) == committed, f"examples/{name}.json is stale: run `make examples`"
+        committed = json.loads((ROOT / "tcg2wasm" / "examples" / f"{name}.json").read_text())
+        assert mkcase.make_case(example) == committed, f"tcg2wasm/examples/{name}.json is stale: run `make examples`"
 
 
 def test_assemble_helper_caches_and_reports_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

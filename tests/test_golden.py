@@ -37,7 +37,7 @@ def golden_cases() -> dict[str, Path]:
     cases = {path.stem: path for path in sorted(CASES_DIR.glob("*.json"))}
     for name in EXAMPLES:
         assert name not in cases, f"golden case {name} shadows the bundled example of that name"
-        cases[name] = ROOT / "examples" / f"{name}.json"
+        cases[name] = ROOT / "tcg2wasm" / "examples" / f"{name}.json"
     return cases
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Turn the example programs (examples/*.py, written with tcg2wasm.asm) into state cases (examples/*.json).
+"""Turn the example programs (examples/*.py, written with tcg2wasm.asm) into state cases
+(tcg2wasm/examples/*.json, package data).
 
 Each example module has ``build(base, **params)`` returning an Assembler whose code starts at
 ``base`` and whose writable memory starts at the page-aligned label ``data``. Its output becomes the
@@ -28,6 +29,7 @@ from tcg2wasm.asm.elf import Segment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"
+CASES_DIR = ROOT / "tcg2wasm" / "examples"  # the generated cases: package data, so installations have them
 TEXT_BASE = 0x400000
 STACK_BASE = 0x7FFF0000
 STACK_SIZE = 0x10000
@@ -144,7 +146,7 @@ def examples_for(sources: list[str]) -> list[Example]:
 
 def main(argv: list[str]) -> int:
     for ex in examples_for(argv):
-        out = EXAMPLES_DIR / f"{ex.name}.json"
+        out = CASES_DIR / f"{ex.name}.json"
         out.write_text(json.dumps(make_case(ex), indent=1) + "\n")
         print(f"wrote {out.relative_to(ROOT)}")
     return 0

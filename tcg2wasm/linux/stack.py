@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 
@@ -15,26 +16,36 @@ AT_UID, AT_EUID, AT_GID, AT_EGID, AT_PLATFORM, AT_HWCAP, AT_CLKTCK = 11, 12, 13,
 AT_SECURE, AT_RANDOM, AT_HWCAP2, AT_EXECFN = 23, 25, 26, 31
 
 
-def build_stack(mem, image: LoadedImage, argv: list[str], envp: list[str], hwcap: int = 0,
-                random_bytes: bytes | None = None) -> int:
+#: The kernel's limits (execve fails with E2BIG past them): one string, and all of argv and envp
+#: together (a quarter of the 8 MiB default stack limit).
+MAX_ARG_STRLEN = 32 * 4096
+MAX_ARG_TOTAL = STACK_SIZE // 4
+
+
+def _c_string(text: str | bytes) -> bytes:
+    """A NUL-terminated start-up string; str is encoded as the OS encodes arguments (surrogateescape)."""
+    raw = text if isinstance(text, bytes) else os.fsencode(text)
+    if len(raw) + 1 > MAX_ARG_STRLEN:
+        raise ValueError(f"argument list too long: a {len(raw) + 1}-byte string (the kernel allows "
+                         f"{MAX_ARG_STRLEN} per argument or environment entry)")
+    return raw + b"\0"
+
+
+def build_stack(mem, image: LoadedImage, argv: list[str] | list[bytes], envp: list[str] | list[bytes],
+                hwcap: int = 0, random_bytes: bytes | None = None) -> int:
     """Map the stack, write the start-up block, return the initial rsp (16-byte aligned at argc)."""
     mem.mem_map(STACK_TOP - STACK_SIZE, STACK_SIZE, "rw")
-    blob = bytearray()
-    strings_base = STACK_TOP - 4096  # strings live in the top page
-
-    def put(data: bytes) -> int:
-        addr = strings_base + len(blob)
-        blob.extend(data)
-        return addr
-
-    argv_ptrs = [put(a.encode() + b"\0") for a in argv]
-    env_ptrs = [put(e.encode() + b"\0") for e in envp]
-    platform = put(b"x86_64\0")
-    rand = put(random_bytes if random_bytes is not None else os.urandom(16))
+    strings = [_c_string(a) for a in argv] + [_c_string(e) for e in envp]
+    if sum(map(len, strings)) > MAX_ARG_TOTAL:
+        raise ValueError(f"argument list too long: {sum(map(len, strings))} bytes of arguments and environment "
+                         f"(the kernel allows {MAX_ARG_TOTAL})")
+    strings += [b"x86_64\0", random_bytes if random_bytes is not None else os.urandom(16)]
+    strings_base = (STACK_TOP - sum(map(len, strings))) & ~0xF  # the strings sit at the top of the stack
+    ptrs = [strings_base + offset for offset in itertools.accumulate(map(len, strings[:-1]), initial=0)]
+    argv_ptrs, env_ptrs = ptrs[: len(argv)], ptrs[len(argv) : len(argv) + len(envp)]
+    platform, rand = ptrs[-2], ptrs[-1]
     execfn = argv_ptrs[0] if argv_ptrs else 0
-    if len(blob) > 4096:
-        raise ValueError("arguments and environment exceed the 4 KiB start-up string area")
-    mem.mem_write(strings_base, bytes(blob))
+    mem.mem_write(strings_base, b"".join(strings))
     auxv = [
         (AT_PHDR, image.phdr_addr), (AT_PHENT, image.phent), (AT_PHNUM, image.phnum), (AT_PAGESZ, 4096),
         (AT_BASE, 0), (AT_FLAGS, 0), (AT_ENTRY, image.entry), (AT_UID, os.getuid()), (AT_EUID, os.geteuid()),

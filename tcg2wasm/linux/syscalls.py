@@ -181,10 +181,9 @@ class LinuxSyscalls:
 
 
 def _known_name(nr: int) -> str:
-    names = {13: "rt_sigaction", 14: "rt_sigprocmask", 56: "clone", 57: "fork", 59: "execve", 61: "wait4",
-             62: "kill", 202: "futex", 41: "socket", 42: "connect", 7: "poll", 23: "select", 32: "dup", 33: "dup2",
-             22: "pipe", 293: "pipe2", 435: "clone3"}
-    return SYSCALL_NAMES.get(nr) or names.get(nr, "unknown")
+    from tcg2wasm.linux.syscall_names import syscall_name
+
+    return SYSCALL_NAMES.get(nr) or syscall_name(nr) or "unknown"
 
 
 # -- files ----------------------------------------------------------------------

@@ -1,7 +1,5 @@
-"""``python -m tcg2wasm.trace record|replay ...``: the trace subcommands on their own."""
+"""``python -m tcg2wasm.trace record|replay|trace-summary ...``: the same as ``tcg2wasm record ...``."""
 
-import sys
+from tcg2wasm.cli import entry
 
-from tcg2wasm.trace.cli import main
-
-sys.exit(main())
+entry()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from tcg2wasm.abi import PAGE_SIZE
 from tcg2wasm.casefile import load_case
 from tcg2wasm.linux.elf import load_elf
 from tcg2wasm.linux.stack import build_stack
+from tcg2wasm.linux.syscall_names import syscall_name
 from tcg2wasm.linux.syscalls import SYSCALL_NAMES, GuestExit, LinuxSyscalls
 from tcg2wasm.oracle.uc_machine import UnicornMachine
 from tcg2wasm.trace.format import (
@@ -112,7 +114,8 @@ class EffectLog:
 class Recorder:
     """Runs a prepared UcTracker to its end and collects a Trace."""
 
-    def __init__(self, tracker: UcTracker, meta: dict[str, Any], every: int) -> None:
+    def __init__(self, tracker: UcTracker, meta: dict[str, Any], every: int,
+                 progress: Callable[[int], None] | None = None) -> None:
         if every < 1:
             raise ValueError(f"checkpoint interval must be at least 1 block, got {every}")
         self.tracker = tracker
@@ -124,11 +127,14 @@ class Recorder:
         self.checkpoints: list[Checkpoint] = []
         self.events: list[SyscallEvent] = []
         self.log = EffectLog(self.cpu)
+        self.progress = progress  # called with the instruction count at every checkpoint
         tracker.before_block = self._before_block
 
     def checkpoint(self, kind: str) -> None:
         t = self.tracker
         self.checkpoints.append(Checkpoint(t.icount, kind, read_regs(self.cpu), t.flag_mask, len(t.seq)))
+        if self.progress is not None:
+            self.progress(t.icount)
 
     def _before_block(self, _info: BlockInfo) -> bool:
         n = len(self.tracker.seq)
@@ -144,7 +150,7 @@ class Recorder:
         self.checkpoint("syscall")
         nr = cpu.reg_read("rax")
         event = SyscallEvent(self.tracker.icount, nr, [cpu.reg_read(r) for r in _ARG_REGS], cpu.reg_read("rip"),
-                             [], "", [], None, SYSCALL_NAMES.get(nr, f"syscall_{nr}"))
+                             [], "", [], None, SYSCALL_NAMES.get(nr) or syscall_name(nr) or f"syscall_{nr}")
         self.log.reset()
         try:
             syscalls.handle(self.log)
@@ -182,8 +188,12 @@ def _stop_end(rec: Recorder, stop: Any) -> TraceEnd:
 
 
 def record_program(path: str | Path, argv: list[str], *, env: list[str] | None = None,
-                   every: int = DEFAULT_EVERY, random_bytes: bytes = DEFAULT_RANDOM) -> Trace:
-    """Run a static Linux program in Unicorn and record it (its stdio goes to the host's)."""
+                   every: int = DEFAULT_EVERY, random_bytes: bytes = DEFAULT_RANDOM,
+                   progress: Callable[[int], None] | None = None) -> Trace:
+    """Run a static Linux program in Unicorn and record it (its stdio goes to the host's).
+
+    ``progress`` is called with the instruction count so far at every checkpoint.
+    """
     tracker = UcTracker()
     cpu = tracker.cpu
     image = load_elf(cpu, path)
@@ -192,7 +202,7 @@ def record_program(path: str | Path, argv: list[str], *, env: list[str] | None =
     cpu.reg_write("rsp", rsp)
     cpu.reg_write("rip", image.entry)
     meta = {"mode": "user", "program": Path(path).name, "argv": argv, "env": envp}
-    rec = Recorder(tracker, meta, every)
+    rec = Recorder(tracker, meta, every, progress)
     syscalls = LinuxSyscalls(rec.log, image.brk)
     cpu.syscall_handler = lambda _cpu: rec.serve_syscall(syscalls)
     pc = image.entry
@@ -249,7 +259,8 @@ def _fetchable(cpu: Any, pc: int) -> bool:
     return True
 
 
-def record_case(case_path: str | Path, *, every: int = DEFAULT_EVERY) -> Trace:
+def record_case(case_path: str | Path, *, every: int = DEFAULT_EVERY,
+                progress: Callable[[int], None] | None = None) -> Trace:
     """Record a state case (``docs/cases.md``) run in Unicorn to its stop condition."""
     case = load_case(case_path)
     tracker = UcTracker()
@@ -262,7 +273,7 @@ def record_case(case_path: str | Path, *, every: int = DEFAULT_EVERY) -> Trace:
     for name, value in case.regs.items():
         cpu.reg_write(name, value)
     meta = {"mode": "case", "program": case.name, "case_file": Path(case_path).name}
-    rec = Recorder(tracker, meta, every)
+    rec = Recorder(tracker, meta, every, progress)
     if case.stop.count is not None:
         stop = _run_case_to_count(rec, case.entry, case.stop.count)
     else:

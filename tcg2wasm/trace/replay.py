@@ -13,10 +13,11 @@ block tracker nor anything else narrowing uses.
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
+from tcg2wasm.progress import advance_to
+from tcg2wasm.progress import bar as progress_bar
 from tcg2wasm.trace.format import Trace, memory_digest
 from tcg2wasm.trace.session import (
     Divergence,
@@ -29,28 +30,6 @@ from tcg2wasm.trace.session import (
     seed_from_counts,
     wasm_machine,
 )
-
-
-class _Progress:
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total = max(1, total)
-        self.enabled = enabled
-        self.last = 0.0
-
-    def update(self, done: int) -> None:
-        now = time.perf_counter()
-        if not self.enabled or now - self.last < 0.2:
-            return
-        self.last = now
-        width = 40
-        filled = width * done // self.total
-        sys.stderr.write(f"\rreplay [{'#' * filled}{'.' * (width - filled)}] {100 * done // self.total:3d}%")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r" + " " * 60 + "\r")
-            sys.stderr.flush()
 
 
 def _run_count(machine: Any, pc: int, count: int) -> Any:
@@ -69,7 +48,7 @@ def replay(trace: Trace, *, engine: str = "wasm", progress: bool = False, narrow
     base = [0]
     injector = SyscallInjector(trace, machine_icount(machine, base))
     machine.syscall_handler = injector
-    bar = _Progress(trace.end.icount, progress)
+    bar = progress_bar("replay", trace.end.icount, enabled=progress)
     t0 = time.perf_counter()
     try:
         _replay_segments(trace, machine, base, bar)
@@ -90,7 +69,7 @@ def replay(trace: Trace, *, engine: str = "wasm", progress: bool = False, narrow
     return ReplayResult(ok, int(stats.get("guest_insns", 0)), trace.n_blocks, seconds, report, stats)
 
 
-def _replay_segments(trace: Trace, machine: Any, base: list[int], bar: _Progress) -> None:
+def _replay_segments(trace: Trace, machine: Any, base: list[int], bar: Any) -> None:
     pc = trace.regs["rip"]
     last_good = 0
     for cp in trace.checkpoints:
@@ -105,7 +84,7 @@ def _replay_segments(trace: Trace, machine: Any, base: list[int], bar: _Progress
         if diffs:
             raise Divergence(f"checkpoint at icount {cp.icount}: " + "; ".join(diffs), cp.icount)
         last_good, pc = cp.icount, cp.regs["rip"]
-        bar.update(cp.icount)
+        advance_to(bar, cp.icount)
     _replay_end(trace, machine, base, pc)
 
 

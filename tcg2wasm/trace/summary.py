@@ -1,22 +1,11 @@
-#!/usr/bin/env python3
-"""Summarise a trace: run, checkpoints, hot blocks, syscalls, instruction mix.
-
-Usage: tools/trace_summary.py TRACE [--top N]
-
-Exit status 2 (one line) for an unusable trace file.
-"""
+"""A trace summarised: the run, checkpoints, hot blocks, syscalls, instruction mix (``tcg2wasm trace-summary``)."""
 
 from __future__ import annotations
 
-import argparse
-import sys
+import functools
 from collections import Counter
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tcg2wasm.trace import format as tf  # noqa: E402
-from tcg2wasm.trace.ucrun import decode  # noqa: E402
+from tcg2wasm.trace import format as tf
 
 
 def block_counts(trace: tf.Trace) -> Counter[int]:
@@ -28,9 +17,25 @@ def insn_mix(trace: tf.Trace, counts: Counter[int]) -> Counter[str]:
     mix: Counter[str] = Counter()
     for index, n in counts.items():
         block = trace.blocks[index]
-        for insn in decode(block.raw, block.pc):
-            mix[insn.mnemonic] += n
+        for mnemonic in mnemonics(block.raw, block.pc):
+            mix[mnemonic] += n
     return mix
+
+
+def mnemonics(raw: bytes, pc: int) -> list[str]:
+    """The mnemonic of every whole instruction of ``raw`` (iced-x86; summarising needs no Unicorn)."""
+    import iced_x86
+
+    names = _mnemonic_names()
+    return [names.get(ins.mnemonic, "?") for ins in iced_x86.Decoder(64, raw, ip=pc)
+            if not ins.is_invalid and ins.next_ip <= pc + len(raw)]
+
+
+@functools.cache
+def _mnemonic_names() -> dict[int, str]:
+    import iced_x86
+
+    return {v: k.lower() for k, v in vars(iced_x86.Mnemonic).items() if isinstance(v, int) and k.isupper()}
 
 
 def _table(rows: list[tuple[str, int]], total: int) -> list[str]:
@@ -58,21 +63,3 @@ def summary(trace: tf.Trace, top: int) -> str:
     lines.append(f"instruction mix, top {top}:")
     lines += _table(sorted(mix.items(), key=lambda t: (-t[1], t[0]))[:top], sum(mix.values()))
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("trace")
-    parser.add_argument("--top", type=int, default=10, help="rows in each top list (default 10)")
-    args = parser.parse_args(argv)
-    try:
-        trace = tf.load(args.trace)
-    except tf.TraceFormatError as e:
-        print(f"trace_summary: error: {e}", file=sys.stderr)
-        return 2
-    print(summary(trace, max(1, args.top)))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
