@@ -60,7 +60,7 @@ def test_wheel_holds_examples_license_and_types(venv: Path, tmp_path: Path) -> N
                    check=True, timeout=600)
     (wheel,) = tmp_path.glob("tcg2wasm-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"tcg2wasm/examples/sieve.json", "tcg2wasm/examples/crc32.S", "tcg2wasm/py.typed",
+    assert {"tcg2wasm/examples/sieve.json", "tcg2wasm/examples/crc32.json", "tcg2wasm/py.typed",
             "tcg2wasm/linux/syscall_names.py", "tcg2wasm/cli/run.py"} <= names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
 

@@ -9,12 +9,14 @@ region from the translator, which the code cache installs and links.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
 from tcg2wasm.abi import Excp, Exit
 from tcg2wasm.errors import GuestFault, TranslationError
+from tcg2wasm.runtime.background import FinishedRegion
 from tcg2wasm.runtime.code_cache import CodeCache, InstalledRegion
 from tcg2wasm.runtime.cpuid import cpuid
 from tcg2wasm.runtime.engines import Engine
@@ -30,6 +32,8 @@ __all__ = ["ExitHandler", "Outcome"]
 
 Outcome = StopReason | int  # a stop, or the pc to enter next
 _TSC_BASE = 0x1_0000_0000
+#: Set to 0 to compile hot regions on the main thread when Unicorn is the cold tier (runtime/background.py).
+BACKGROUND_ENV = "TCG2WASM_BACKGROUND"
 
 
 class ExitHandler:
@@ -101,10 +105,30 @@ class ExitHandler:
 
     def _unicorn_tier(self) -> Any:
         if self._tier is None:
+            from tcg2wasm.runtime.background import BackgroundCompiler
             from tcg2wasm.runtime.unicorn_tier import UnicornTier
 
-            self._tier = UnicornTier(self._unicorn_cpu(), self._tiering)
+            background = None
+            if os.environ.get(BACKGROUND_ENV, "1") != "0":
+                background = BackgroundCompiler(self._rt.engine, self._memory.fetch, self._tiering.may_join_region,
+                                                lambda: self._translator.stop_pcs, self._translator.max_insns)
+            self._tier = UnicornTier(self._unicorn_cpu(), self._tiering, self._code, self.install_region,
+                                     background, self.install_finished)
         return self._tier
+
+    def install_finished(self, job: FinishedRegion) -> None:
+        """Install a region the background compiler made, if the guest bytes are still the ones it read."""
+        if job.module is None or any(self._read_code(pc, size) != raw
+                                     for (pc, size), raw in zip(job.extents, job.code, strict=True)):
+            return
+        for pc, size in job.extents:
+            self._memory.mark_code(pc, pc + size)
+        self._code.install(job.entry, job.module, job.extents)
+        self._stats.regions_translated += 1
+        self._stats.background_seconds += job.seconds
+        if self._region_cache is not None:
+            self._region_cache.store(job.entry, self._translator.stop_pcs, list(job.extents), list(job.code),
+                                     bytes(job.module.serialize()))
 
     # -- misses: tiering and installing ------------------------------------------------------
     def on_miss(self, pc: int) -> Outcome:
@@ -131,13 +155,13 @@ class ExitHandler:
 
     def _unicorn_miss(self, pc: int) -> Outcome:
         """Cold code runs in Unicorn; a hot pc is profiled there, then compiled (see runtime/unicorn_tier.py)."""
-        if self._tiering.compile_now(pc, unicorn=True) and self._tiering.may_join_region(pc):
-            self._code.link(pc, self.install_region(pc))
+        result = self._unicorn_tier().on_miss(pc)
+        if result is None:
+            region = self._code.region_at(pc)
+            assert region is not None
+            self._code.link(pc, region)
             return pc
-        code, next_pc, outcome = self._unicorn_tier().run_cold(pc)
-        if outcome.hot_pc is not None and self._code.region_at(outcome.hot_pc) is None:
-            self.install_region(outcome.hot_pc)  # Unicorn stopped before it: the next dispatch enters the region
-        return self._unicorn_outcome(code, next_pc, outcome)
+        return self._unicorn_outcome(*result)
 
     def _unicorn_outcome(self, code: Exit, pc: int, outcome: Any) -> Outcome:
         if code == Exit.TRAP:

@@ -13,7 +13,8 @@ deserialized (wasmtime's own compiled form, no Cranelift) and installed.
 - Storage: one SQLite database per fingerprint under the cache directory
   (``TCG2WASM_CACHE_DIR``, else ``$XDG_CACHE_HOME/tcg2wasm``, else
   ``~/.cache/tcg2wasm``; ``TCG2WASM_CACHE=0`` turns it off). SQLite makes
-  concurrent runs safe (WAL journal, busy timeout); each module carries its own
+  concurrent runs safe (locking, busy timeout), and a connection is opened per
+  operation, so no descriptor is held while the guest runs; each module carries its own
   SHA-256, checked before wasmtime sees it, so a damaged entry is dropped and
   rebuilt, never loaded. A damaged database is moved aside and started afresh.
   Writes are batched and committed at most every ``COMMIT_SECONDS`` and at exit.
@@ -31,7 +32,7 @@ import sqlite3
 import struct
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,22 +104,40 @@ class RegionCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = self._connect(path)
-        self._pid = os.getpid()
-        self._entries = {row[0] & ((1 << 64) - 1) for row in self._db.execute("SELECT DISTINCT entry FROM region")}
+        with self._connection() as db:
+            self._entries = {row[0] & ((1 << 64) - 1) for row in db.execute("SELECT DISTINCT entry FROM region")}
         self._pending: list[tuple[bytes, int, bytes, bytes, bytes]] = []
         self._last_commit = time.monotonic()
         self.hits = 0
         self.stores = 0
         atexit.register(_flush_at_exit, weakref.ref(self))
+        os.register_at_fork(after_in_child=self._forget_pending)
+
+    def _forget_pending(self) -> None:
+        """In a forked child: the parent writes what it stored; the child writes its own."""
+        self._pending = []
 
     @classmethod
     def open_default(cls) -> RegionCache | None:
-        """The cache of this translator under ``cache_directory()``; None when off or unusable."""
+        """The cache of this translator under ``cache_directory()``; None when off or unusable.
+
+        One instance per file and process, shared by its machines (so what one stored and has not
+        written yet serves the next).
+        """
         directory = cache_directory()
         if directory is None:
             return None
         path = directory / f"regions-{fingerprint()[:16]}.sqlite"
+        shared = _OPEN.get((path, os.getpid()))
+        if shared is not None:
+            return shared
+        cache = cls._open(directory, path)
+        if cache is not None:
+            _OPEN[(path, os.getpid())] = cache
+        return cache
+
+    @classmethod
+    def _open(cls, directory: Path, path: Path) -> RegionCache | None:
         try:
             directory.mkdir(parents=True, exist_ok=True)
             return cls(path)
@@ -133,10 +152,9 @@ class RegionCache:
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
-        db.execute("SELECT count(*) FROM region").fetchone()  # a damaged file fails here
+        db.execute("SELECT 1 FROM region LIMIT 1").fetchone()  # a damaged file fails here
         return db
 
     def has_entry(self, pc: int) -> bool:
@@ -146,11 +164,13 @@ class RegionCache:
         """A cached region at ``entry`` whose blocks hold exactly the bytes guest memory holds now."""
         if entry not in self._entries:
             return None
+        rows = [row[:1] + row[2:] for row in self._pending if row[1] == _signed(entry)]
         try:
-            rows = self._connection().execute("SELECT digest, extents, module, module_sha FROM region WHERE entry = ?",
-                                    (_signed(entry),)).fetchall()
+            with self._connection() as db:
+                rows += db.execute("SELECT digest, extents, module, module_sha FROM region WHERE entry = ?",
+                                   (_signed(entry),)).fetchall()
         except sqlite3.DatabaseError:
-            return None
+            pass
         for digest, packed, module, module_sha in rows:
             extents = tuple(_EXTENT.iter_unpack(packed))
             code = [read_code(pc, size) for pc, size in extents]
@@ -180,16 +200,22 @@ class RegionCache:
         self._forget(region.digest)
 
     def _forget(self, digest: bytes) -> None:
-        with contextlib.suppress(sqlite3.DatabaseError):
-            self._connection().execute("DELETE FROM region WHERE digest = ?", (digest,))
+        with contextlib.suppress(sqlite3.DatabaseError), self._connection() as db:
+            db.execute("DELETE FROM region WHERE digest = ?", (digest,))
 
-    def _connection(self) -> sqlite3.Connection:
-        """The database connection of this process (a connection must not cross a fork)."""
-        if self._pid != os.getpid():
-            self._db = self._connect(self.path)
-            self._pid = os.getpid()
-            self._pending = []
-        return self._db
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one operation, closed after it.
+
+        The guest's file descriptors are the host's (as in qemu-user), so the cache holds none
+        while the guest runs: a program that opens a file gets the number it would natively.
+        A connection per operation also never crosses a fork.
+        """
+        db = self._connect(self.path)
+        try:
+            yield db
+        finally:
+            db.close()
 
     def flush(self) -> None:
         """Write the regions stored since the last flush (one transaction)."""
@@ -197,14 +223,16 @@ class RegionCache:
         if not self._pending:
             return
         rows, self._pending = self._pending, []
-        db = self._connection()
-        try:
-            db.execute("BEGIN")
-            db.executemany("INSERT OR REPLACE INTO region VALUES (?, ?, ?, ?, ?)", rows)
-            db.execute("COMMIT")
-        except sqlite3.DatabaseError:
-            with contextlib.suppress(sqlite3.DatabaseError):
+        with contextlib.suppress(sqlite3.DatabaseError), self._connection() as db:
+            try:
+                db.execute("BEGIN")
+                db.executemany("INSERT OR REPLACE INTO region VALUES (?, ?, ?, ?, ?)", rows)
+                db.execute("COMMIT")
+            except sqlite3.DatabaseError:
                 db.execute("ROLLBACK")
+
+
+_OPEN: dict[tuple[Path, int], RegionCache] = {}
 
 
 def _flush_at_exit(ref: weakref.ref[RegionCache]) -> None:

@@ -43,7 +43,8 @@ class Stats:
     modules: int = 0  # wasm modules instantiated (regions and one-off blocks)
     guest_insns: int = 0  # exact: budget consumed, fallback instructions included
     fallback_insns: int = 0
-    translate_seconds: float = 0.0  # lifting, optimizing, compiling and instantiating
+    translate_seconds: float = 0.0  # lifting, optimizing, compiling and instantiating, on the main thread
+    background_seconds: float = 0.0  # the same done by the background compiler (runtime/background.py)
     host_exits: int = 0  # returns from translated code / the dispatcher to Python
     host_calls: int = 0  # calls from translated code into Python helpers (faults, code writes, div128...)
     invalidations: int = 0  # pages whose translations were dropped

@@ -9,7 +9,9 @@ block that has become hot: Unicorn counts every block it runs in a native hook
 (``runtime/block_counter.py``) and stops before one that reached
 ``HOT_BLOCK_RUNS``. Code also becomes hot by misses (control keeps coming back
 to a pc from translated code). A region grows along the blocks the counter has
-seen run: the counter's table is the profile.
+seen run: the counter's table is the profile. Hot regions are compiled by a
+background thread (``runtime/background.py``) while Unicorn goes on, and
+installed at the next miss after they are ready.
 
 Unicorn cannot count instructions cheaply, so runs with an instruction budget
 (``count``) never use this tier.
@@ -17,7 +19,11 @@ Unicorn cannot count instructions cheaply, so runs with an instruction budget
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tcg2wasm.abi import Exit
+from tcg2wasm.runtime.background import BackgroundCompiler, FinishedRegion
+from tcg2wasm.runtime.code_cache import CodeCache
 from tcg2wasm.runtime.tiering import Tiering
 from tcg2wasm.runtime.unicorn_cpu import SliceOutcome, UnicornCPU
 
@@ -25,15 +31,48 @@ __all__ = ["UnicornTier"]
 
 
 class UnicornTier:
-    """Runs cold code in Unicorn; hot pcs and the profile come from its block counter."""
+    """Runs cold code in Unicorn; decides what to compile from its block counter and the misses."""
 
-    def __init__(self, cpu: UnicornCPU, tiering: Tiering) -> None:
+    def __init__(self, cpu: UnicornCPU, tiering: Tiering, code: CodeCache, compile_now: Callable[[int], object],
+                 background: BackgroundCompiler | None, install: Callable[[FinishedRegion], None]) -> None:
+        """``compile_now(pc)`` compiles and installs at once; ``install`` takes a finished background job."""
         self._cpu = cpu
         self._tiering = tiering
+        self._code = code
+        self._compile_now = compile_now
+        self._background = background
+        self._install = install
+        self._failed: set[int] = set()  # entries whose region could not be compiled: they stay cold
 
-    def run_cold(self, pc: int) -> tuple[Exit, int, SliceOutcome]:
+    def on_miss(self, pc: int) -> tuple[Exit, int, SliceOutcome] | None:
+        """Run cold code from ``pc`` in Unicorn; None when ``pc`` is compiled now (enter it instead)."""
+        self.install_ready()
+        if self._tiering.compile_now(pc, unicorn=True) and self._tiering.may_join_region(pc):
+            self._want(pc)
+        if self._code.region_at(pc) is not None:
+            return None
         code, next_pc, outcome = self._cpu.run(pc)
         counter = self._cpu.counter
         if counter is not None:
             self._tiering.profile = counter.ran
+        if outcome.hot_pc is not None and self._code.region_at(outcome.hot_pc) is None:
+            self._want(outcome.hot_pc)  # Unicorn stopped before it
         return code, next_pc, outcome
+
+    def _want(self, pc: int) -> None:
+        if pc in self._failed:
+            return
+        if self._background is None:
+            self._compile_now(pc)
+        else:
+            self._background.submit(pc)
+
+    def install_ready(self) -> None:
+        """Install the regions the background compiler has finished."""
+        if self._background is None:
+            return
+        for job in self._background.take_finished():
+            if job.module is None:
+                self._failed.add(job.entry)
+            elif self._code.region_at(job.entry) is None:
+                self._install(job)
