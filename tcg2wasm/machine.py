@@ -25,6 +25,7 @@ from tcg2wasm.runtime.region_cache import RegionCache
 from tcg2wasm.runtime.registers import REGISTERS, SUBREGISTERS, RegisterFile
 from tcg2wasm.runtime.stops import Stats, StopReason
 from tcg2wasm.runtime.tiering import HOT_THRESHOLD, Tiering
+from tcg2wasm.runtime.translation_log import TranslationLog
 from tcg2wasm.runtime.translator import MAX_TB_INSNS, Translator
 from tcg2wasm.runtime.wasm_runtime import WasmRuntime
 
@@ -98,6 +99,10 @@ class Machine:
     @syscall_handler.setter
     def syscall_handler(self, handler: Callable[[Machine], None] | None) -> None:
         self._exits.syscall_handler = handler
+
+    def set_translation_log(self, log: TranslationLog | None) -> None:
+        """Log what the translator does from now on, as QEMU's ``-d in_asm,op,op_opt,out_asm`` (or stop)."""
+        self._translator.log = log
 
     # -- memory ---------------------------------------------------------------------------------
     def mem_map(self, addr: int, size: int, perms: str = "rwx") -> None:

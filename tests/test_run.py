@@ -164,3 +164,23 @@ def test_trace_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert "hot blocks" in out and "syscalls:" in out and "write" in out and "instruction mix, top 2:" in out
     assert main(["trace-summary", str(ROOT / "README.md")]) == 2
     assert "not a tcg2wasm trace" in capsys.readouterr().err
+
+
+def test_d_logs_guest_code_ops_and_wasm(tmp_path: Path) -> None:
+    """-d in_asm,op,op_opt,out_asm -D FILE: each block lifted, its ops, the optimized ops, each region's wat."""
+    log = tmp_path / "d.log"
+    env = os.environ | {"TCG2WASM_CACHE": "0", "TCG2WASM_COLD_TIER": "interp"}
+    cmd = [sys.executable, "-m", "tcg2wasm", "run", "-d", "in_asm,op,op_opt,out_asm", "-D", str(log),
+           str(GUESTS / "compute.musl")]
+    result = subprocess.run(cmd, capture_output=True, env=env, timeout=300)
+    assert result.returncode == 0 and result.stdout.startswith(b"primes="), result.stderr[-2000:]
+    text = log.read_text()
+    assert text.count("IN:\n0x") > 20 and text.count("\nOP:\n") == text.count("IN:\n")
+    assert "OP after optimization and liveness analysis:" in text
+    assert "OUT: [region 0x" in text and "(func $region" in text
+
+
+def test_d_rejects_an_unknown_item() -> None:
+    result = subprocess.run([sys.executable, "-m", "tcg2wasm", "run", "-d", "in_asm,nonsense",
+                             str(GUESTS / "hello.musl")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 125 and "unknown log item nonsense" in result.stderr

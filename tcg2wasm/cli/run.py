@@ -62,6 +62,15 @@ def _env_unset(text: str) -> tuple[str, str]:
 
 #: The options of ``run``, as (flags, argparse keywords). The guest's arguments start at the first
 #: word that is neither one of these nor the value of one (tcg2wasm.cli.run.split_run_argv).
+def _log_items(text: str) -> frozenset[str]:
+    from tcg2wasm.runtime.translation_log import parse_items
+
+    try:
+        return parse_items(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--engine",), {"choices": ENGINES, "default": "wasm", "help": "executor (default: wasm)"}),
     (("-E",), {"dest": "env_ops", "action": "append", "type": _env_set, "metavar": "VAR=VALUE", "default": [],
@@ -72,7 +81,11 @@ RUN_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--strace", "-strace"), {"action": "store_true",
                                "help": "log every system call with decoded arguments and result, as "
                                "qemu-x86_64 -strace does (to stderr, or to the -D file)"}),
-    (("-D",), {"dest": "log_file", "metavar": "FILE", "help": "write the --strace log to FILE instead of stderr"}),
+    (("-d",), {"dest": "log_items", "type": _log_items, "metavar": "ITEMS",
+               "help": "log what the translator does, as qemu's -d: a comma list of in_asm (guest code of each "
+               "block), op (its ops), op_opt (optimized ops), out_asm (each region's wasm text)"}),
+    (("-D",), {"dest": "log_file", "metavar": "FILE",
+               "help": "write the --strace and -d logs to FILE instead of stderr"}),
     (("--stats-json",), {"metavar": "FILE", "help": "write execution statistics (guest_insns, ...) as JSON"}),
 ]
 
@@ -209,11 +222,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.program is None:
         args.parser.error("missing PROG: the static x86-64 Linux program to run")
     process = _make_process(args)
-    log = _open_log(args.log_file) if args.strace else None
-    if log is not None:
+    log = _open_log(args.log_file) if args.strace or args.log_items else None
+    if log is not None and args.strace:
         from tcg2wasm.linux import strace
 
         strace.attach(process, log)
+    if log is not None and args.log_items and hasattr(process.cpu, "set_translation_log"):
+        from tcg2wasm.runtime.translation_log import TranslationLog
+
+        process.cpu.set_translation_log(TranslationLog(args.log_items, log))
     sys.stdout.flush()
     with native_signals():
         result = process.run()

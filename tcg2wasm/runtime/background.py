@@ -30,6 +30,8 @@ import wasmtime
 from tcg2wasm.cfg.region import discover_region
 from tcg2wasm.errors import GuestFault, Tcg2WasmError
 from tcg2wasm.ir.core import TranslationBlock
+from tcg2wasm.runtime.translation_log import TranslationLog
+from tcg2wasm.runtime.translator import log_compiled
 
 __all__ = ["BackgroundCompiler", "FinishedRegion"]
 
@@ -58,6 +60,7 @@ class BackgroundCompiler:
         self._member = member
         self._stop_pcs = stop_pcs
         self._max_insns = max_insns
+        self.log: TranslationLog | None = None
         self._pid = -1
         self._start()
 
@@ -121,6 +124,7 @@ class BackgroundCompiler:
             extents = tuple((pc, region.blocks[pc].size) for pc in order)
             code = tuple(_code_of(region.blocks[pc]) for pc in order)
             module = wasmtime.Module(self._engine, compile_region(region).wasm)
+            log_compiled(self.log, region)
             return FinishedRegion(entry, module, extents, code, time.perf_counter() - t0)
         except (Tcg2WasmError, wasmtime.WasmtimeError, ValueError) as e:
             return FinishedRegion(entry, None, (), (), time.perf_counter() - t0, error=str(e))
@@ -139,6 +143,9 @@ class BackgroundCompiler:
             except GuestFault:
                 return None
             tb = tbs[pc] = optimize_tb(lifted)
+            if self.log is not None:
+                self.log.lifted(lifted)
+                self.log.optimized(tb)
         return tb
 
 

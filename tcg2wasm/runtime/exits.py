@@ -112,6 +112,8 @@ class ExitHandler:
             if os.environ.get(BACKGROUND_ENV, "1") != "0":
                 background = BackgroundCompiler(self._rt.engine, self._memory.fetch, self._tiering.may_join_region,
                                                 lambda: self._translator.stop_pcs, self._translator.max_insns)
+            if background is not None:
+                background.log = self._translator.log
             self._tier = UnicornTier(self._unicorn_cpu(), self._tiering, self._code, self.install_region,
                                      background, self.install_finished)
         return self._tier
@@ -188,6 +190,9 @@ class ExitHandler:
         for pc, size in cached.extents:
             self._memory.mark_code(pc, pc + size)
         self._stats.regions_from_cache += 1
+        log = self._translator.log
+        if log is not None and log.wants("out_asm"):
+            log.compiled(entry, ";; from the persistent translation cache (TCG2WASM_CACHE=0 translates it)")
         return self._code.install(entry, module, cached.extents)
 
     def install_region(self, entry: int) -> InstalledRegion:

@@ -19,6 +19,7 @@ from tcg2wasm.errors import GuestFault
 from tcg2wasm.ir.core import GuestInsn, TranslationBlock
 from tcg2wasm.runtime.memory import GuestMemory
 from tcg2wasm.runtime.stops import Stats
+from tcg2wasm.runtime.translation_log import TranslationLog
 
 __all__ = ["MAX_TB_INSNS", "Translator", "pages_of", "pages_of_range"]
 
@@ -47,6 +48,7 @@ class Translator:
         self._optimized: dict[int, TranslationBlock] = {}  # made on demand: optimizing costs more than lifting
         self._by_insn: dict[int, TranslationBlock] = {}  # guest instruction pc -> a cached TB holding it
         self._by_page: dict[int, set[int]] = {}
+        self.log: TranslationLog | None = None  # QEMU's -d in_asm,op,op_opt,out_asm (runtime/translation_log.py)
 
     @contextmanager
     def _timed(self) -> Iterator[None]:
@@ -65,6 +67,8 @@ class Translator:
             tb = translate_block(self._memory.fetch, pc, max_insns=max_insns or self.max_insns,
                                  stop_pcs=self.stop_pcs)
         self._stats.blocks_translated += 1
+        if self.log is not None:
+            self.log.lifted(tb)
         return tb
 
     def lifted(self, pc: int) -> TranslationBlock:
@@ -86,6 +90,8 @@ class Translator:
             lifted = self.lifted(pc)
             with self._timed():
                 tb = self._optimized[pc] = _optimize(lifted)
+            if self.log is not None:
+                self.log.optimized(tb)
         return tb
 
     def cached_optimized(self, pc: int) -> TranslationBlock | None:
@@ -149,7 +155,17 @@ class Translator:
         from tcg2wasm.backend.wasm import compile_region  # Binaryen: imported when the first region is compiled
 
         with self._timed():
-            return compile_region(region).wasm
+            wasm = compile_region(region).wasm
+        log_compiled(self.log, region)
+        return wasm
+
+
+def log_compiled(log: TranslationLog | None, region: Region) -> None:
+    """The region's wasm text to the log, if it wants ``out_asm`` (a second Binaryen pass)."""
+    if log is not None and log.wants("out_asm"):
+        from tcg2wasm.backend.wasm import region_wat
+
+        log.compiled(region.entry, region_wat(region))
 
 
 def _optimize(tb: TranslationBlock) -> TranslationBlock:
