@@ -67,6 +67,11 @@ guest-tools:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static; \
 	  else echo "note: busybox-static is missing; install it for the busybox tests" >&2; fi; }
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz || \
+	    { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }; \
+	  else echo "note: graphviz is missing; install it for the region-graph test" >&2; fi; }
 
 # Rebuild the guest programs (static, musl and glibc) and record their native output. The crash and
 # system-call guests exist to test tcg2wasm's reports, which do not depend on the libc: musl only.

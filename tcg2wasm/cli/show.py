@@ -53,17 +53,24 @@ def _show_block(tb: Any, optimized: Any) -> list[str]:
     return lines
 
 
+def discover(fetch: Fetch, entry: int, title: str, max_blocks: int = SHOW_MAX_BLOCKS) -> Any:
+    """The region static discovery finds at ``entry`` (a UsageError naming ``title`` if there is none)."""
+    from tcg2wasm.cfg.region import RegionError, discover_region
+
+    try:
+        return discover_region(_translator(fetch), entry, max_blocks=max_blocks)
+    except RegionError as e:
+        raise UsageError(f"{title}: {e}") from None
+
+
 def show_region(fetch: Fetch, entry: int, title: str, *, max_blocks: int = SHOW_MAX_BLOCKS,
                 wat: bool = True) -> Iterator[str]:
     """The lines for the region at ``entry`` of the code ``fetch`` reads; ``title`` names the source."""
     from tcg2wasm.backend.wasm import region_wat
-    from tcg2wasm.cfg.region import Region, RegionError, discover_region
+    from tcg2wasm.cfg.region import Region
     from tcg2wasm.opt import optimize_tb
 
-    try:
-        region = discover_region(_translator(fetch), entry, max_blocks=max_blocks)
-    except RegionError as e:
-        raise UsageError(f"{title}: {e}") from None
+    region = discover(fetch, entry, title, max_blocks)
     optimized = {block_pc: optimize_tb(tb) for block_pc, tb in region.blocks.items()}
     yield f"# {title}: region at 0x{entry:x}, {len(region.blocks)} blocks"
     for block_pc, tb in region.blocks.items():
@@ -119,7 +126,51 @@ def show_text(path: str | Path, *, pc: int | None = None, max_blocks: int = SHOW
     return "".join(f"{line}\n" for line in show_lines(path, pc=pc, max_blocks=max_blocks, wat=wat))
 
 
+def _source_region(path: str, pc: int | None, max_blocks: int) -> tuple[Any, str]:
+    """The region ``show`` shows for a case file (its first case) or a program, and a title."""
+    if is_program(path):
+        from tcg2wasm import Machine
+        from tcg2wasm.linux.elf import load_elf
+
+        memory = Machine(engine="interp")
+        image = load_elf(memory, path)
+        title = f"program {Path(path).name}"
+        return discover(memory.memory.fetch, image.entry if pc is None else pc, title, max_blocks), title
+    case = load_all([path])[0]
+    title = f"case {case.name}"
+    return discover(case_fetch(case), case.entry if pc is None else pc, title, max_blocks), title
+
+
+def write_graph(path: str, pc: int | None, max_blocks: int, out: str) -> None:
+    """The region as DOT into ``out``; a .svg or .png name is drawn with Graphviz's dot."""
+    import shutil
+    import subprocess
+
+    from tcg2wasm.cfg.graph import region_dot
+
+    region, title = _source_region(path, pc, max_blocks)
+    text = region_dot(region, title)
+    target = Path(out)
+    fmt = target.suffix.lstrip(".").lower()
+    try:
+        if fmt not in ("svg", "png"):
+            target.write_text(text)
+            return
+        dot = shutil.which("dot")
+        if dot is None:
+            raise UsageError(f"{out}: drawing a .{fmt} needs Graphviz's dot (apt-get install graphviz); "
+                             "a .dot file needs nothing")
+        subprocess.run([dot, f"-T{fmt}", "-o", str(target)], input=text.encode(), check=True, capture_output=True)
+    except OSError as e:
+        raise UsageError(f"{out}: cannot write: {e.strerror}") from None
+    except subprocess.CalledProcessError as e:
+        raise UsageError(f"{out}: dot failed: {e.stderr.decode(errors='replace').strip()}") from None
+
+
 def cmd_show(args: argparse.Namespace) -> int:
+    if args.graph:
+        write_graph(args.source, args.pc, args.max_blocks, args.graph)
+        return EXIT_OK
     for line in show_lines(args.source, pc=args.pc, max_blocks=args.max_blocks, wat=not args.no_wat):
         print(line)
     return EXIT_OK
@@ -136,4 +187,7 @@ def register(sub: Any) -> None:
     p.add_argument("--max-blocks", type=int_at_least(1), default=SHOW_MAX_BLOCKS,
                    help=f"blocks to discover from the entry (default {SHOW_MAX_BLOCKS})")
     p.add_argument("--no-wat", action="store_true", help="leave out the wasm text")
+    p.add_argument("--graph", metavar="FILE", help="write the region's block graph instead: DOT, or drawn as "
+                   "SVG/PNG by the file's suffix (needs Graphviz); entry, exits, loops and blocks translated "
+                   "twice are marked")
     p.set_defaults(func=cmd_show)
