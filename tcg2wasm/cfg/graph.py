@@ -18,7 +18,7 @@ def twice_translated(region: Region) -> set[int]:
     """Pcs of blocks whose byte range overlaps another block's."""
     spans = sorted((tb.pc, tb.end) for tb in region.blocks.values())
     out: set[int] = set()
-    for (start, end), (next_start, next_end) in zip(spans, spans[1:], strict=False):
+    for (start, end), (next_start, _next_end) in zip(spans, spans[1:], strict=False):
         if next_start < end:
             out.update({start, next_start})
     return out
