@@ -1,8 +1,8 @@
 """Unicorn as the cold tier, the background compiler and the persistent translation cache.
 
 Each program runs on Machine(cold_tier="unicorn") and on the default Machine (the IR interpreter as
-the cold tier, exact), and must end in the same state; the tier's own mechanisms (Unicorn's exit
-list, its native block counter, write protection of translated code, hlt detection) each get a case
+the cold tier, exact), and must end in the same state; the tier's own mechanisms (where Unicorn stops,
+its native block counter, write protection of translated code, hlt detection) each get a case
 built to exercise them.
 """
 
@@ -15,7 +15,7 @@ import pytest
 
 from tcg2wasm import Machine
 from tcg2wasm.asm import Assembler, byte, r8, r9, rax, rbx, rcx, rdx, rip, rsi
-from tcg2wasm.runtime import block_counter, region_cache
+from tcg2wasm.runtime import block_counter, region_cache, tiering, unicorn_cpu
 
 CODE, DATA, STACK_TOP = 0x10000, 0x20000, 0x7F000
 REGS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "rsp", "rip", "rflags")
@@ -178,3 +178,75 @@ def test_hot_addresses_hash_into_the_counter_table_as_python_computes() -> None:
         pytest.skip("the native block counter is x86-64 code")  # the tier then runs without it
     assert len({block_counter.slot(CODE + 16 * i) for i in range(1000)}) > 900
     assert all(0 <= block_counter.slot(pc) < 1 << block_counter.TABLE_BITS for pc in (0, 1 << 63, (1 << 64) - 1))
+
+
+def test_the_compiled_pc_set_keeps_members_through_growth_and_removal() -> None:
+    pcs = block_counter.PcSet(bits=2)
+    members = [CODE + 7 * i for i in range(1, 300)]
+    pcs.add(members)
+    pcs.discard(members[::3])
+    kept = set(members) - set(members[::3])
+    assert set(p for p in pcs.slots if p not in (0, (1 << 64) - 1)) == kept == {p for p in members if p in pcs}
+    assert 2 * len(kept) <= len(pcs.slots) and len(pcs) == len(kept)
+    pcs.add([0])  # 0 marks a free slot: never a member
+    assert 0 not in pcs
+
+
+def _unicorn_cpu(m: Machine) -> object:
+    return m._exits._unicorn_cpu()  # noqa: SLF001 - the tier's Unicorn, to look at its stops
+
+
+def test_unicorn_stops_before_a_compiled_entry_not_at_the_slice_start() -> None:
+    if not block_counter.available():
+        pytest.skip("the native block counter is x86-64 code")
+    a = Assembler(base=CODE)
+    top = a.label()
+    a.mov(rcx, 50)
+    a.bind(top)
+    a.add(rax, rcx)
+    a.dec(rcx)
+    a.jnz(top)
+    a.hlt()
+    code = a.assemble()
+    entry = a.labels[top]
+    m = _machine(code, cold_tier="unicorn")
+    cpu = _unicorn_cpu(m)
+    cpu._start_counting()  # type: ignore[attr-defined]
+    cpu.counter.add_compiled([entry])  # type: ignore[attr-defined]
+    # The hook sees block starts: Unicorn's first block runs on into the loop (the entry is inside
+    # it), so the first stop is at the back edge, after one pass.
+    exit_code, pc, _ = cpu.run(CODE)  # type: ignore[attr-defined]
+    assert (exit_code.name, pc, m.reg_read("rcx")) == ("CONTINUE", entry, 49)
+    exit_code, pc, _ = cpu.run(entry)  # type: ignore[attr-defined]
+    assert (exit_code.name, pc, m.reg_read("rcx")) == ("CONTINUE", entry, 48)  # a slice starting there runs it
+
+
+def test_short_visits_to_compiled_code_are_run_through_by_unicorn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compiled function called from cold code: two hand-overs a call, for a few instructions."""
+    if not block_counter.available():
+        pytest.skip("the native block counter is x86-64 code")
+    monkeypatch.setenv("TCG2WASM_BACKGROUND", "0")
+    monkeypatch.setattr(unicorn_cpu, "HOT_BLOCK_RUNS", 1 << 30)  # the caller stays cold
+    monkeypatch.setattr(tiering, "UNICORN_HOT_MISSES", 1 << 30)
+    calls = 200
+    code = _calls_loop(calls)
+    f = CODE + code.index(bytes.fromhex("4801cb"))  # add rbx, rcx: f's first instruction
+    want = _final(code)[:2]
+    m = _machine(code, cold_tier="unicorn")
+    m.seed_profile([], hot=[f])
+    m.mem_write(DATA + 0xFF0, b"\xf4")  # f returns to an hlt: compiled by a run of its own
+    m.mem_protect(DATA, 0x1000, "rwx")
+    m.reg_write("rsp", STACK_TOP - 8)
+    m.mem_write(STACK_TOP - 8, (DATA + 0xFF0).to_bytes(8, "little"))
+    assert m.run(f).kind == "hlt" and f in m.cached_regions()
+    m.mem_protect(DATA, 0x1000, "rw")
+    m.mem_write(DATA + 0xFF0, bytes([(0xFF0 * 37) & 0xFF]))  # the data byte the hlt replaced
+    for name in REGS:
+        m.reg_write(name, 0)
+    m.reg_write("rsp", STACK_TOP)
+    m.reg_write("rflags", 2)
+    stop = m.run(CODE)
+    assert (stop.kind, m.regs(REGS)) == want
+    assert m.stats.entries_run_through == 1
+    visits = unicorn_cpu.VISITS_JUDGED
+    assert visits < m.stats.unicorn_slices < visits + 10  # then Unicorn ran the calls itself

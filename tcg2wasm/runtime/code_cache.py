@@ -9,7 +9,7 @@ cache. Entries are written lazily, at the dispatcher's miss on a pc
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import wasmtime
@@ -18,7 +18,9 @@ from tcg2wasm.runtime.stops import Stats
 from tcg2wasm.runtime.translator import pages_of_range
 from tcg2wasm.runtime.wasm_runtime import WasmRuntime
 
-__all__ = ["CodeCache", "InstalledRegion"]
+__all__ = ["CodeCache", "EntryWatcher", "InstalledRegion"]
+
+EntryWatcher = Callable[[list[int], list[int]], None]  # (entries installed, entries dropped)
 
 
 @dataclass(frozen=True)
@@ -36,13 +38,23 @@ class CodeCache:
         self._rt = rt
         self._stats = stats
         self._by_entry: dict[int, InstalledRegion] = {}
-        self._by_block: dict[int, InstalledRegion] = {}  # any block pc -> a region containing it
+        # any block pc -> the regions containing it, by entry, oldest first (regions may overlap)
+        self._by_block: dict[int, dict[int, InstalledRegion]] = {}
         self._by_page: dict[int, set[int]] = {}
-        self._compiled: frozenset[int] | None = frozenset()  # every block pc of every region (None: stale)
+        self._compiled: frozenset[int] | None = frozenset()  # the entries (None: stale)
+        self._entry_watchers: list[EntryWatcher] = []
+
+    def watch_entries(self, watcher: EntryWatcher) -> None:
+        """Tell ``watcher(added, removed)`` of every region entry installed or dropped from now on."""
+        self._entry_watchers.append(watcher)
 
     def region_at(self, pc: int) -> InstalledRegion | None:
         """A region that can be entered at ``pc`` (its entry, or one of its blocks)."""
-        return self._by_entry.get(pc) or self._by_block.get(pc)
+        region = self._by_entry.get(pc)
+        if region is not None:
+            return region
+        holders = self._by_block.get(pc)
+        return next(iter(holders.values())) if holders else None
 
     def entries(self) -> list[int]:
         return sorted(self._by_entry)
@@ -69,7 +81,8 @@ class CodeCache:
         self._by_entry[entry] = region
         self._compiled = None
         for pc in region.block_pcs:
-            self._by_block.setdefault(pc, region)
+            self._by_block.setdefault(pc, {})[entry] = region
+        self._tell_watchers([entry], [])
         for page in pages:
             self._by_page.setdefault(page, set()).add(entry)
         return region
@@ -102,8 +115,16 @@ class CodeCache:
             return
         self._compiled = None
         for pc in region.block_pcs:
-            if self._by_block.get(pc) is region:
-                del self._by_block[pc]
+            holders = self._by_block.get(pc, {})
+            holders.pop(entry, None)
+            if not holders:
+                self._by_block.pop(pc, None)
             if self._rt.jc_get(pc) == (pc, region.slot):
                 self._rt.jc_remove(pc)
         self._rt.free_slot(region.slot)
+        self._tell_watchers([], [entry])
+
+    def _tell_watchers(self, added: list[int], removed: list[int]) -> None:
+        if added or removed:
+            for watcher in self._entry_watchers:
+                watcher(added, removed)

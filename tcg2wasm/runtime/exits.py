@@ -100,7 +100,7 @@ class ExitHandler:
         if self._unicorn is None:
             from tcg2wasm.runtime.unicorn_cpu import UnicornCPU  # imports Unicorn: only when needed
 
-            self._unicorn = UnicornCPU(self._rt, self._regs, self._memory, self._stats, self._code.compiled_entries)
+            self._unicorn = UnicornCPU(self._rt, self._regs, self._memory, self._stats, self._code)
         return self._unicorn
 
     def _unicorn_tier(self) -> Any:
@@ -116,6 +116,8 @@ class ExitHandler:
                 background.log = self._translator.log
             self._tier = UnicornTier(self._unicorn_cpu(), self._tiering, self._code, self.install_region,
                                      background, self.install_finished)
+            if self._region_cache is not None:  # Unicorn stops where an earlier run had compiled code
+                self._unicorn_cpu().stop_at_candidates(self._region_cache.entries())
         return self._tier
 
     def install_finished(self, job: FinishedRegion) -> None:
@@ -157,7 +159,9 @@ class ExitHandler:
 
     def _unicorn_miss(self, pc: int) -> Outcome:
         """Cold code runs in Unicorn; a hot pc is profiled there, then compiled (see runtime/unicorn_tier.py)."""
-        result = self._unicorn_tier().on_miss(pc)
+        tier = self._unicorn_tier()
+        self._unicorn_cpu().not_compiled(pc)  # a cached entry whose bytes differ now, if it was one
+        result = tier.on_miss(pc)
         if result is None:
             region = self._code.region_at(pc)
             assert region is not None

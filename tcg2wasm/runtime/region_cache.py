@@ -157,6 +157,10 @@ class RegionCache:
         db.execute("SELECT 1 FROM region LIMIT 1").fetchone()  # a damaged file fails here
         return db
 
+    def entries(self) -> frozenset[int]:
+        """Every entry pc some cached region has (for any program run with this translator)."""
+        return frozenset(self._entries)
+
     def has_entry(self, pc: int) -> bool:
         return pc in self._entries
 

@@ -51,6 +51,7 @@ class Stats:
     code_write_restarts: int = 0  # guest stores into translated code, re-executed after invalidation
     blocks_interpreted: int = 0  # cold blocks run by the IR interpreter before their pc got hot
     unicorn_slices: int = 0  # runs of cold code (and fallback instructions) in Unicorn
+    entries_run_through: int = 0  # compiled entries Unicorn stopped stopping at (visits too short)
     unicorn_seconds: float = 0.0  # time in them (their instructions are not in guest_insns)
 
     def as_dict(self) -> dict[str, int | float]:

@@ -5,10 +5,11 @@ onto the wasm linear memory, so nothing is copied; registers go between
 Unicorn and the state block in one C call each way (``ucadapter.StateSync``).
 The same instance runs
 
-- *slices* of cold code (``run``): until a pc that has a compiled region
-  (Unicorn's exit list holds every installed block pc), a syscall, a fault, the
-  stop address or a time limit -- the first tier of ``tcg2wasm run``, at
-  Unicorn's own speed, while the hot code is compiled;
+- *slices* of cold code (``run``): until a region entry (the native block
+  hook of ``runtime/block_counter.py`` looks every block pc up in a set of
+  them; on a host where that hook cannot run, they are Unicorn's exit list), a
+  syscall, a fault, the stop address or a block that got hot -- the first tier
+  of ``tcg2wasm run``, at Unicorn's own speed, while the hot code is compiled;
 - *one instruction* the lifter lacks (``step``), so x87 state that the IR
   does not model yet persists between fallback instructions and slices.
 
@@ -27,7 +28,7 @@ counted in ``Stats.unicorn_seconds``, not in ``guest_insns``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from unicorn import UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_MEM_WRITE_PROT, Uc, UcError
@@ -38,6 +39,7 @@ from tcg2wasm.abi import MASK64, Excp, Exit
 from tcg2wasm.errors import GuestMemoryError
 from tcg2wasm.runtime.block_counter import BlockCounter
 from tcg2wasm.runtime.block_counter import available as block_counter_available
+from tcg2wasm.runtime.code_cache import CodeCache
 from tcg2wasm.runtime.cpuid import cpuid
 from tcg2wasm.runtime.memory import PERM_W, GuestMemory, format_perms
 from tcg2wasm.runtime.registers import RegisterFile
@@ -55,6 +57,12 @@ from tcg2wasm.ucadapter import (
 __all__ = ["SliceOutcome", "UnicornCPU"]
 
 _HLT = b"\xf4"
+#: A visit from Unicorn to compiled code costs two hand-overs (~60 us here: ~3,000 instructions at
+#: Unicorn's speed). An entry whose first ``VISITS_JUDGED`` visits ran fewer guest instructions
+#: than this on average (a short function called from cold code, say) is not worth them: slices
+#: run through it from then on (docs/performance.md has what it bought).
+MIN_VISIT_INSNS = 2_000
+VISITS_JUDGED = 16
 EXIT_UPDATE_SECONDS = 0.01  # newly compiled pcs join Unicorn's exit list at most this often
 #: Runs of a block in Unicorn before it is hot (its region is compiled): ~50 us of Unicorn time at
 #: ~20 ns a block... times the hash table's sharing; a region costs milliseconds to build.
@@ -73,15 +81,18 @@ class UnicornCPU:
     """A Unicorn sharing the guest pages and registers of one machine."""
 
     def __init__(self, rt: WasmRuntime, regs: RegisterFile, memory: GuestMemory, stats: Stats,
-                 compiled_pcs: Callable[[], frozenset[int]]) -> None:
-        """``compiled_pcs()``: pcs where translated code can be entered now, and a slice stops.
+                 code: CodeCache) -> None:
+        """``code``: the installed regions; a slice stops before their entries.
 
-        Region entries, not every block: ``emu_start`` costs ~45 ns per exit pc (measured with
-        250 to 20,000 exits), so every block of a big program made each entry into Unicorn cost a
-        quarter of a millisecond. Unicorn still stops at other compiled blocks once they are hot
-        (the block counter), and the machine then enters the region there.
+        Entries, not every block: stopping at every compiled block made Unicorn and
+        wasm hand over six times as often on SQLite (94,000 slices against 14,000), and the
+        run took 2.8x as long. Unicorn still stops at other compiled blocks once they are
+        hot (the block counter), and the machine then enters the region there. The native
+        block hook looks the entries up; without it, they are Unicorn's exit list, and each
+        costs every ``emu_start`` a translation dropped (see ``block_counter``).
         """
-        self._compiled_pcs = compiled_pcs
+        self._compiled_pcs: Callable[[], frozenset[int]] = code.compiled_entries
+        self._code = code
         self._rt = rt
         self._regs = regs
         self._memory = memory
@@ -101,6 +112,11 @@ class UnicornCPU:
         self._syscall = False
         self._vector: int | None = None
         self.counter: BlockCounter | None = None  # made by the first slice (a block hook costs ~30%)
+        self._until = MASK64  # the stop address a hooked slice runs to (MASK64: none)
+        self._candidates: set[int] = set()  # stops where compiled code may exist (stop_at_candidates)
+        self._visit: tuple[int, int] | None = None  # (entry, icount_left) of the visit under way
+        self._visits: dict[int, tuple[int, int]] = {}  # entry -> (visits, guest instructions they ran)
+        self._run_through: set[int] = set()  # entries not worth a visit (MIN_VISIT_INSNS)
         self.uc.ctl_exits_enabled(True)
         self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid)
         self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
@@ -149,6 +165,9 @@ class UnicornCPU:
         if self._code_version != self._memory.code_version:
             self._sync_protection()
         stop_pc = self._rt.state_read("stop_pc")
+        if self.counter is not None:
+            self._prepare_until(MASK64 if stop_pc == pc else stop_pc)
+            return
         compiled = self._compiled_pcs()
         stale = pc in self._exits or (stop_pc != MASK64 and stop_pc not in self._exits)
         if stale or (compiled is not self._exits_from
@@ -168,6 +187,71 @@ class UnicornCPU:
         for exit_pc in new:  # blocks Unicorn translated before must stop at the new exits
             self.uc.ctl_remove_cache(exit_pc, exit_pc + 1)
         self._exits, self._exits_from, self._exits_time = exits, compiled, time.perf_counter()
+
+    def _prepare_until(self, stop_pc: int) -> None:
+        """With the hook, the only exit is the stop address, given as ``emu_start``'s ``until``.
+
+        Blocks translated before it became the stop address run through it, so its
+        translations go first (Unicorn drops the one at ``until`` after each run). A slice
+        that starts at the stop address has none (as it is left out of the exit list).
+        """
+        if stop_pc != self._until:
+            if stop_pc != MASK64:
+                self.uc.ctl_remove_cache(stop_pc, stop_pc + 1)
+            self._until = stop_pc
+
+    def _start_counting(self) -> None:
+        """The block hook replaces Unicorn's exit list from the first slice on."""
+        counter = BlockCounter(self.uc, HOT_BLOCK_RUNS)
+        counter.add_compiled(self._code.entries())
+        counter.add_compiled(self._candidates)
+        self._code.watch_entries(self._compiled_changed)
+        self.uc.ctl_exits_enabled(False)
+        self._exits = frozenset()
+        self._until = MASK64
+        self.counter = counter
+
+    def _compiled_changed(self, added: list[int], removed: list[int]) -> None:
+        if self.counter is not None:
+            self.counter.add_compiled(pc for pc in added if pc not in self._run_through)
+            self.counter.discard_compiled(pc for pc in removed if pc not in self._candidates)
+
+    def _begin_visit(self, pc: int) -> None:
+        if pc not in self._run_through:
+            self._visit = (pc, self._rt.state_read("icount_left"))
+
+    def _end_visit(self) -> None:
+        """Judge the visit to compiled code that ended with this slice (see ``MIN_VISIT_INSNS``)."""
+        if self._visit is None:
+            return
+        entry, left = self._visit
+        self._visit = None
+        visits, insns = self._visits.get(entry, (0, 0))
+        visits, insns = visits + 1, insns + left - self._rt.state_read("icount_left")
+        self._visits[entry] = (visits, insns)
+        if visits == VISITS_JUDGED and insns < MIN_VISIT_INSNS * visits and self.counter is not None:
+            self._run_through.add(entry)
+            self.counter.discard_compiled([entry])
+            self._stats.entries_run_through += 1
+
+    def stop_at_candidates(self, pcs: Iterable[int]) -> None:
+        """Slices also stop before these pcs, where compiled code may exist (the persistent cache's entries).
+
+        Only with the native block hook (a long exit list costs every slice). The machine
+        says at the stop whether the pc had code (``not_compiled`` otherwise).
+        """
+        self._candidates.update(pcs)
+        if self.counter is None and block_counter_available():
+            self._start_counting()
+        elif self.counter is not None:
+            self.counter.add_compiled(self._candidates)
+
+    def not_compiled(self, pc: int) -> None:
+        """``pc``, a candidate stop, has no compiled code after all: slices run through it from now on."""
+        if pc in self._candidates:
+            self._candidates.discard(pc)
+            if self.counter is not None and self._code.region_at(pc) is None:
+                self.counter.discard_compiled([pc])
 
     def _after_hlt_byte(self, pc: int) -> bool:
         """Whether the byte before ``pc`` could be an ``hlt``.
@@ -227,8 +311,12 @@ class UnicornCPU:
     def run(self, pc: int) -> tuple[Exit, int, SliceOutcome]:
         """Run cold code from ``pc`` until a compiled pc, a host exit or a block that gets hot."""
         if self.counter is None and block_counter_available():
-            self.counter = BlockCounter(self.uc, HOT_BLOCK_RUNS)
-        return self._run(pc)
+            self._start_counting()
+        self._end_visit()
+        code, rip, outcome = self._run(pc)
+        if self.counter is not None and code == Exit.CONTINUE and rip in self.counter.compiled:
+            self._begin_visit(rip)
+        return code, rip, outcome
 
     def _run(self, pc: int, count: int = 0) -> tuple[Exit, int, SliceOutcome]:
         stop_pc = self._rt.state_read("stop_pc")
@@ -249,12 +337,13 @@ class UnicornCPU:
             self._regs.write_full("rflags", self._sync.from_unicorn())
             if self._regs.read_full("fpcw") != fpcw:  # loaded (fldcw, fldenv, frstor...): as the CPU keeps it
                 self._regs.write_full("fpcw", abi.fpcw_as_loaded(self._regs.read_full("fpcw")))
-        hot = self.counter.take_hot() if self.counter is not None else None
-        return self._outcome(error, stop_pc, hot)
+        return self._outcome(error, stop_pc)
 
     def _start(self, pc: int, count: int) -> UcError | None:
+        if self.counter is not None:
+            self.counter.start_slice()
         try:
-            self.uc.emu_start(pc, 0, 0, count)
+            self.uc.emu_start(pc, self._until if self.counter is not None else 0, 0, count)
         except UcError as e:
             return e
         return None
@@ -271,8 +360,11 @@ class UnicornCPU:
         self._prepare(self.uc.reg_read(X.UC_X86_REG_RIP))
         return True
 
-    def _outcome(self, error: UcError | None, stop_pc: int, hot: int | None) -> tuple[Exit, int, SliceOutcome]:
+    def _outcome(self, error: UcError | None, stop_pc: int) -> tuple[Exit, int, SliceOutcome]:
         rip = self._rt.state_read("rip")
+        counter = self.counter
+        hot = counter.take_hot() if counter is not None else None
+        compiled = counter.take_stopped_at() if counter is not None else None
         if error is not None:
             return self._fault(error, rip)
         if self._syscall:
@@ -284,7 +376,7 @@ class UnicornCPU:
             return Exit.TRAP, rip, SliceOutcome(vector=self._vector)
         if rip == stop_pc:
             return Exit.STOP, rip, SliceOutcome()
-        if rip in self._exits:
+        if rip in self._exits or (compiled is not None and compiled == rip):
             return Exit.CONTINUE, rip, SliceOutcome()
         if hot is not None and hot == rip:
             return Exit.CONTINUE, rip, SliceOutcome(hot_pc=hot)

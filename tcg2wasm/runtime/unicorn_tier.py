@@ -4,7 +4,7 @@ The interpreter tier costs ~15 us a block and compiling costs milliseconds a
 block; a program with a lot of code that runs a few times (start-up, a
 database, ld.so) paid for both. With this tier a miss in the jump cache runs
 Unicorn from the pc, over the same pages and registers, until it reaches a pc
-that has a compiled region (Unicorn's exit list), a syscall, a fault, or a
+that has a compiled region (the native block hook looks it up), a syscall, a fault, or a
 block that has become hot: Unicorn counts every block it runs in a native hook
 (``runtime/block_counter.py``) and stops before one that reached
 ``HOT_BLOCK_RUNS``. Code also becomes hot by misses (control keeps coming back
