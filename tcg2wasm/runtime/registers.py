@@ -118,8 +118,9 @@ class RegisterFile:
             return
         value &= MASK64
         if name == "rflags":
-            for flag, bit in FLAG_BITS.items():
-                self._rt.state_write(flag, (value >> bit) & 1)
+            view = self.globals
+            for index, bit in _FLAG_INDEX_BITS:
+                view[index] = (value >> bit) & 1
             self._rt.state_write("rflags_rest", (value & ~_FLAG_MASK) | RFLAGS_FIXED)
         else:
             self._rt.state_write(name, value)

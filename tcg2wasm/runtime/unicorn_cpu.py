@@ -322,7 +322,8 @@ class UnicornCPU:
         stop_pc = self._rt.state_read("stop_pc")
         self._prepare(pc)
         fpcw = self._regs.read_full("fpcw")
-        self._sync.to_unicorn(self._regs.read_full("rflags"))
+        rflags = self._regs.read_full("rflags")
+        self._sync.to_unicorn(rflags)
         t0 = time.perf_counter()
         try:
             while True:
@@ -334,7 +335,9 @@ class UnicornCPU:
         finally:
             self._stats.unicorn_seconds += time.perf_counter() - t0
             self._stats.unicorn_slices += 1
-            self._regs.write_full("rflags", self._sync.from_unicorn())
+            rflags_now = self._sync.from_unicorn()
+            if rflags_now != rflags:
+                self._regs.write_full("rflags", rflags_now)
             if self._regs.read_full("fpcw") != fpcw:  # loaded (fldcw, fldenv, frstor...): as the CPU keeps it
                 self._regs.write_full("fpcw", abi.fpcw_as_loaded(self._regs.read_full("fpcw")))
         return self._outcome(error, stop_pc)
