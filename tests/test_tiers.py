@@ -253,3 +253,7 @@ def test_short_visits_to_compiled_code_are_run_through_by_unicorn(monkeypatch: p
     assert m.stats.entries_run_through == 1
     visits = unicorn_cpu.VISITS_JUDGED
     assert visits < m.stats.unicorn_slices < visits + 10  # then Unicorn ran the calls itself
+
+
+def test_the_hook_code_the_runtime_uses_is_what_its_source_assembles_to() -> None:
+    assert block_counter.assemble_hook() == block_counter.HOOK_CODE

@@ -39,12 +39,25 @@ UNICORN_USERS = (("tcg2wasm.runtime", "the fallback for an instruction the trans
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "UsageError", "build_parser", "entry", "main", "show_text"]
 
 
-def build_parser() -> Parser:
-    from tcg2wasm.cli.version import version_text
+class _VersionAction(argparse.Action):
+    """``--version``, its text made only when asked for (reading package metadata costs ~30 ms)."""
 
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the versions of tcg2wasm and its libraries and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from tcg2wasm.cli.version import version_text
+
+        print(version_text())
+        parser.exit()
+
+
+def build_parser() -> Parser:
     parser = Parser(prog="tcg2wasm", description="x86-64 to WebAssembly dynamic binary translator",
                     epilog="`tcg2wasm COMMAND --help` describes each command and its exit status.")
-    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
     for module in COMMANDS:
         module.register(sub)

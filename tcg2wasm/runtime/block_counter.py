@@ -38,9 +38,7 @@ from collections.abc import Iterable
 import unicorn as uc
 from unicorn.unicorn_py3.unicorn import uclib
 
-from tcg2wasm.asm import Assembler, dword, qword, r8, r9, r9d, r10, r11, rax, rcx, rsi
-
-__all__ = ["BlockCounter", "PcSet", "available"]
+__all__ = ["HOOK_CODE", "BlockCounter", "PcSet", "assemble_hook", "available"]
 
 TABLE_BITS = 16  # 65,536 slots of u32: 256 KiB
 _HASH = 0x9E37_79B9_7F4A_7C15  # Fibonacci hashing: the top TABLE_BITS bits of pc * _HASH
@@ -62,8 +60,14 @@ def available() -> bool:
     return platform.machine() in ("x86_64", "AMD64")
 
 
-def _hook_code() -> bytes:
-    """void hook(uc_engine *uc, uint64_t pc, uint32_t size, void *table): System V x86-64."""
+def assemble_hook() -> bytes:
+    """void hook(uc_engine *uc, uint64_t pc, uint32_t size, void *table): System V x86-64.
+
+    The source of ``HOOK_CODE``, which the runtime uses as is (assembling imports iced-x86,
+    30 ms of every start-up; tests/test_tiers.py checks the two agree).
+    """
+    from tcg2wasm.asm import Assembler, dword, qword, r8, r9, r9d, r10, r11, rax, rcx, rsi
+
     a = Assembler(base=0)
     probe, first, count, compiled, done = (a.label() for _ in range(5))
     a.mov(rax, rsi)
@@ -103,6 +107,12 @@ def _hook_code() -> bytes:
     a.bind(done)
     a.ret()
     return a.assemble()
+
+
+HOOK_CODE = bytes.fromhex(
+    "4889f049b8157c4a7fb979379e490fafc04883b9280004000075294989c149c1e9204c8b91180004004c238920000400"
+    "4f8b1cca4939f374464d85db74114983c101ebe548c781280004000000000048c1e830448b0c814183c10144890c8144"
+    "3b89000004007227c70481010000004889b108000400488b8110000400ffe04889b130000400488b8110000400ffe0c3")
 
 
 def slot(pc: int) -> int:
@@ -185,7 +195,7 @@ class BlockCounter:
     """The native block hook on one Unicorn, its count table and its compiled-pc set."""
 
     def __init__(self, mu: uc.Uc, threshold: int) -> None:
-        code = _hook_code()
+        code = HOOK_CODE
         self._page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
         self._page.write(code)
         self._table = (ctypes.c_uint8 * _SIZE)()
