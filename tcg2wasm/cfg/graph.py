@@ -24,33 +24,11 @@ def twice_translated(region: Region) -> set[int]:
     return out
 
 
-def _back_edges(region: Region, order: list[int]) -> set[tuple[int, int]]:
-    """Edges to a block on the current depth-first path (loops)."""
-    back: set[tuple[int, int]] = set()
-    state: dict[int, int] = {}  # 1: on the path, 2: done
-
-    def visit(pc: int) -> None:
-        state[pc] = 1
-        for succ in region.blocks[pc].successors():
-            if succ not in region.blocks:
-                continue
-            if state.get(succ) == 1:
-                back.add((pc, succ))
-            elif succ not in state:
-                visit(succ)
-        state[pc] = 2
-
-    for pc in order:
-        if pc not in state:
-            visit(pc)
-    return back
-
-
 def region_dot(region: Region, title: str = "region") -> str:
     """The DOT text of ``region``."""
     order = region.reachable()
     twice = twice_translated(region)
-    back = _back_edges(region, order)
+    back = region.back_edges()
     lines = [f'digraph "{title}" {{', '  node [shape=box, fontname="monospace"];',
              f'  label="{title}: region at 0x{region.entry:x}, {len(order)} blocks"; labelloc=t;']
     exits: set[int] = set()

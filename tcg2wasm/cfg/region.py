@@ -45,6 +45,40 @@ class Region:
         return order
 
 
+    def back_edges(self, through_calls: bool = False) -> set[tuple[int, int]]:
+        """Edges (from, to) to a block on the current depth-first path from the entry: the loops.
+
+        ``through_calls``: a block ending in a call also leads to the call's return address (a
+        loop that calls a function returns to it through the dispatcher, not an edge).
+        """
+        back: set[tuple[int, int]] = set()
+        state: dict[int, int] = {}  # 1: on the path, 2: done
+
+        def visit(pc: int) -> None:
+            state[pc] = 1
+            for succ in self._successors(pc, through_calls):
+                if succ not in self.blocks:
+                    continue
+                if state.get(succ) == 1:
+                    back.add((pc, succ))
+                elif succ not in state:
+                    visit(succ)
+            state[pc] = 2
+
+        for pc in self.reachable():
+            if pc not in state:
+                visit(pc)
+        return back
+
+    def _successors(self, pc: int, through_calls: bool) -> list[int]:
+        tb = self.blocks[pc]
+        succs = tb.successors()
+        if through_calls and tb.insns and tb.insns[-1].asm.startswith("call"):
+            last = tb.insns[-1]
+            succs = [*succs, last.pc + len(last.raw)]
+        return succs
+
+
 def _translate_entry(translate: Translate, entry: int) -> TranslationBlock:
     tb = translate(entry)
     if tb is None:

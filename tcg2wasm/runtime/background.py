@@ -48,6 +48,7 @@ class FinishedRegion:
     code: tuple[bytes, ...]  # the guest bytes each block was translated from
     seconds: float = 0.0  # the worker's time on it
     error: str = ""
+    declined: bool = False  # not compiled: the job wanted a loop and the region has none
 
 
 class BackgroundCompiler:
@@ -66,7 +67,7 @@ class BackgroundCompiler:
 
     def _start(self) -> None:
         self._pid = os.getpid()
-        self._jobs: deque[int] = deque()
+        self._jobs: deque[tuple[int, bool]] = deque()  # (entry, whether only a region with a loop is wanted)
         self._queued: set[int] = set()
         self._finished: deque[FinishedRegion] = deque()
         self._wake = threading.Condition()
@@ -74,15 +75,18 @@ class BackgroundCompiler:
         self._thread = threading.Thread(target=self._loop, name="tcg2wasm-compiler", daemon=True)
         self._thread.start()
 
-    def submit(self, entry: int) -> None:
-        """Compile the region at ``entry`` when the worker gets to it (once per entry until it is taken)."""
+    def submit(self, entry: int, needs_loop: bool = False) -> None:
+        """Compile the region at ``entry`` when the worker gets to it (once per entry until it is taken).
+
+        ``needs_loop``: only if the region has a loop (else the job comes back declined).
+        """
         if self._pid != os.getpid():
             self._start()
         with self._wake:
             if entry in self._queued:
                 return
             self._queued.add(entry)
-            self._jobs.append(entry)
+            self._jobs.append((entry, needs_loop))
             self._wake.notify()
 
     def pending(self) -> int:
@@ -106,20 +110,22 @@ class BackgroundCompiler:
             with self._wake:
                 while not self._jobs:
                     self._wake.wait()
-                entry = self._jobs.popleft()
+                entry, needs_loop = self._jobs.popleft()
             previous = sys.getswitchinterval()
             sys.setswitchinterval(SWITCH_INTERVAL)
             try:
-                self._finished.append(self._compile(entry))
+                self._finished.append(self._compile(entry, needs_loop))
             finally:
                 sys.setswitchinterval(previous)
 
-    def _compile(self, entry: int) -> FinishedRegion:
+    def _compile(self, entry: int, needs_loop: bool) -> FinishedRegion:
         from tcg2wasm.backend.wasm import compile_region
 
         t0 = time.perf_counter()
         try:
             region = discover_region(self._block, entry)
+            if needs_loop and not region.back_edges(through_calls=True):
+                return FinishedRegion(entry, None, (), (), time.perf_counter() - t0, declined=True)
             order = region.reachable()
             extents = tuple((pc, region.blocks[pc].size) for pc in order)
             code = tuple(_code_of(region.blocks[pc]) for pc in order)

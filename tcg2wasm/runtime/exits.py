@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tcg2wasm.abi import Excp, Exit
+from tcg2wasm.cfg.region import Region
 from tcg2wasm.errors import GuestFault, TranslationError
 from tcg2wasm.runtime.background import FinishedRegion
 from tcg2wasm.runtime.code_cache import CodeCache, InstalledRegion
@@ -115,7 +116,7 @@ class ExitHandler:
             if background is not None:
                 background.log = self._translator.log
             self._tier = UnicornTier(self._unicorn_cpu(), self._tiering, self._code, self.install_region,
-                                     background, self.install_finished)
+                                     background, self.install_finished, self.install_looping_region)
             if self._region_cache is not None:  # Unicorn stops where an earlier run had compiled code
                 self._unicorn_cpu().stop_at_candidates(self._region_cache.entries())
         return self._tier
@@ -204,9 +205,22 @@ class ExitHandler:
         cached = self._install_cached(entry)
         if cached is not None:
             return cached
+        return self._compile_and_install(self._translator.region(entry, self._tiering.may_join_region))
+
+    def install_looping_region(self, entry: int) -> bool:
+        """Install the region at ``entry`` only if it has a loop (see ``UnicornTier``); whether it did."""
+        if self._install_cached(entry) is not None:
+            return True
+        region = self._translator.region(entry, self._tiering.may_join_region)
+        if not region.back_edges(through_calls=True):
+            return False
+        self._compile_and_install(region)
+        return True
+
+    def _compile_and_install(self, region: Region) -> InstalledRegion:
+        entry = region.entry
         stops = self._translator.stop_pcs
         cache = self._region_cache
-        region = self._translator.region(entry, self._tiering.may_join_region)
         extents = [(pc, region.blocks[pc].size) for pc in region.reachable()]
         wasm = self._translator.compile(region)
         t0 = time.perf_counter()

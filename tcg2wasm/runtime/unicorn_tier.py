@@ -34,15 +34,19 @@ class UnicornTier:
     """Runs cold code in Unicorn; decides what to compile from its block counter and the misses."""
 
     def __init__(self, cpu: UnicornCPU, tiering: Tiering, code: CodeCache, compile_now: Callable[[int], object],
-                 background: BackgroundCompiler | None, install: Callable[[FinishedRegion], None]) -> None:
-        """``compile_now(pc)`` compiles and installs at once; ``install`` takes a finished background job."""
+                 background: BackgroundCompiler | None, install: Callable[[FinishedRegion], None],
+                 compile_if_looping: Callable[[int], bool]) -> None:
+        """``compile_now(pc)`` compiles and installs at once; ``install`` takes a finished background job;
+        ``compile_if_looping(pc)`` compiles and installs at once only a region with a loop (False: none)."""
         self._cpu = cpu
         self._tiering = tiering
         self._code = code
         self._compile_now = compile_now
+        self._compile_if_looping = compile_if_looping
         self._background = background
         self._install = install
         self._failed: set[int] = set()  # entries whose region could not be compiled: they stay cold
+        self._declined: set[int] = set()  # hot in Unicorn, but their region has no loop (see on_miss)
 
     def on_miss(self, pc: int) -> tuple[Exit, int, SliceOutcome] | None:
         """Run cold code from ``pc`` in Unicorn; None when ``pc`` is compiled now (enter it instead)."""
@@ -55,24 +59,37 @@ class UnicornTier:
         counter = self._cpu.counter
         if counter is not None:
             self._tiering.profile = counter.ran
-        if outcome.hot_pc is not None and self._code.region_at(outcome.hot_pc) is None:
-            self._want(outcome.hot_pc)  # Unicorn stopped before it
+        hot = outcome.hot_pc
+        if hot is not None and hot not in self._declined and self._code.region_at(hot) is None:
+            self._want(hot, needs_loop=True)  # Unicorn stopped before it
         return code, next_pc, outcome
 
-    def _want(self, pc: int) -> None:
+    def _want(self, pc: int, needs_loop: bool = False) -> None:
+        """Compile the region at ``pc``: always when control keeps coming back to it from compiled
+        code; when Unicorn found it hot, only if the region has a loop (through calls too).
+
+        A block run often in Unicorn without a loop around it is a short function called often
+        from cold code: each call would be a visit of a few instructions, and two hand-overs
+        cost more than that saves (``unicorn_cpu.MIN_VISIT_INSNS``). On SQLite most regions
+        compiled for such blocks were then run through.
+        """
         if pc in self._failed:
             return
-        if self._background is None:
+        if self._background is not None:
+            self._background.submit(pc, needs_loop)
+        elif not needs_loop:
             self._compile_now(pc)
-        else:
-            self._background.submit(pc)
+        elif not self._compile_if_looping(pc):
+            self._declined.add(pc)
 
     def install_ready(self) -> None:
         """Install the regions the background compiler has finished."""
         if self._background is None:
             return
         for job in self._background.take_finished():
-            if job.module is None:
+            if job.declined:
+                self._declined.add(job.entry)
+            elif job.module is None:
                 self._failed.add(job.entry)
             elif self._code.region_at(job.entry) is None:
                 self._install(job)
