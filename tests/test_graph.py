@@ -51,3 +51,19 @@ def test_the_sieve_region_draws_as_an_image(tmp_path: Path) -> None:
     dot = tmp_path / "sieve.dot"
     subprocess.run([*cmd[:5], str(dot), *cmd[6:]], check=True, timeout=120)
     assert "label=loop" in dot.read_text() and "peripheries=2" in dot.read_text()
+
+
+def test_a_loop_through_a_call_counts_only_when_asked() -> None:
+    """0x100 calls 0x200 (5 bytes: returns to 0x105), 0x105 jumps back to 0x100; 0x200 ends in ret."""
+    call = IRBuilder()
+    call.insn_start(0x100)
+    call.goto_tb(0x200)
+    blocks = {0x100: call.finish(0x100, 5, [GuestInsn(0x100, bytes(5), "call 0x200")]),
+              0x105: _tb(0x105, 2, 0x100)}
+    ret = IRBuilder()
+    ret.insn_start(0x200)
+    ret.goto_ptr(ret.const(0))
+    blocks[0x200] = ret.finish(0x200, 1, [GuestInsn(0x200, bytes(1), "ret")])
+    region = Region(0x100, blocks)
+    assert region.back_edges() == set()
+    assert region.back_edges(through_calls=True) == {(0x105, 0x100)}
