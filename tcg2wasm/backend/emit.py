@@ -409,7 +409,7 @@ def _goto_tb(fb: FunctionBuilder, op: Op) -> None:
 
 
 def _goto_ptr(fb: FunctionBuilder, op: Op) -> None:
-    fb.leave(Exit.CONTINUE, fb.e.get(op.args[0].index))
+    fb.leave_indirect(fb.e.get(op.args[0].index))
 
 
 def _exit_tb(fb: FunctionBuilder, op: Op) -> None:

@@ -64,6 +64,7 @@ class FunctionBuilder:
         self.heads = {pc: self.new_sub(f"TB 0x{pc:x}") for pc in tbs}
         self.exit_sub = self.new_sub("exit")
         self.fault_sub = self.new_sub("fault")
+        self._indirect_sub: int | None = None
         self.globals_read: set[int] = set()
         self.globals_written: set[int] = set()
         self.n_ops = 0
@@ -113,6 +114,25 @@ class FunctionBuilder:
         self.stmt(e.set(self.code, e.c32(code)))
         self.stmt(e.set(self.next_pc, pc))
         self.branch(self.exit_sub)
+
+    def leave_indirect(self, pc: Expr) -> None:
+        """End the current path at the guest pc ``pc``: a block of this region if it is one, else leave.
+
+        A return to a call of this region (``cfg.region.flow_successors`` put the return
+        address in it) or an indirect jump to one of its blocks stays in the function; the
+        dispatcher would enter a region at that pc anyway, with the same guest code.
+        """
+        self.stmt(self.e.set(self.next_pc, pc))
+        self.branch(self._indirect_dispatch())
+
+    def _indirect_dispatch(self) -> int:
+        if self._indirect_sub is None:
+            e = self.e
+            sub = self._indirect_sub = self.new_sub("indirect dispatch")
+            for pc, head in self.heads.items():
+                self.subs[sub].branches.append((head, e.bin(W.EQ64, e.get(self.next_pc), e.c64(pc)), None))
+            self.subs[sub].branches.append((self.exit_sub, None, e.set(self.code, e.c32(Exit.CONTINUE))))
+        return self._indirect_sub
 
     def fault_if(self, cond: Expr, extra: list[Expr] | None = None) -> None:
         """Leave by the fault path at the current guest instruction when ``cond`` (i32) holds.

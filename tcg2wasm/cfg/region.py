@@ -30,14 +30,18 @@ class Region:
         return sum(len(tb.ops) for tb in self.blocks.values())
 
     def reachable(self) -> list[int]:
-        """Block pcs reachable from the entry along goto_tb edges inside the region, in BFS order."""
+        """Block pcs reachable from the entry inside the region, in BFS order.
+
+        Along goto_tb edges, and from a block ending in a call to the call's return address
+        (``flow_successors``): a return inside the region then branches there.
+        """
         if self.entry not in self.blocks:
             raise RegionError(f"region entry 0x{self.entry:x} is not one of its blocks")
         order = [self.entry]
         seen = {self.entry}
         queue = deque(order)
         while queue:
-            for succ in self.blocks[queue.popleft()].successors():
+            for succ in flow_successors(self.blocks[queue.popleft()]):
                 if succ in self.blocks and succ not in seen:
                     seen.add(succ)
                     order.append(succ)
@@ -72,11 +76,16 @@ class Region:
 
     def _successors(self, pc: int, through_calls: bool) -> list[int]:
         tb = self.blocks[pc]
-        succs = tb.successors()
-        if through_calls and tb.insns and tb.insns[-1].asm.startswith("call"):
-            last = tb.insns[-1]
-            succs = [*succs, last.pc + len(last.raw)]
-        return succs
+        return flow_successors(tb) if through_calls else tb.successors()
+
+
+def flow_successors(tb: TranslationBlock) -> list[int]:
+    """Where control goes on from ``tb``: its goto_tb targets, and its call's return address."""
+    succs = tb.successors()
+    if tb.insns and tb.insns[-1].asm.startswith("call"):
+        last = tb.insns[-1]
+        succs = [*succs, last.pc + len(last.raw)]
+    return succs
 
 
 def _translate_entry(translate: Translate, entry: int) -> TranslationBlock:
@@ -89,7 +98,7 @@ def _translate_entry(translate: Translate, entry: int) -> TranslationBlock:
 
 
 def discover_region(translate: Translate, entry: int, *, max_blocks: int = 32, max_ops: int = 4000) -> Region:
-    """Collect the blocks statically reachable from ``entry`` along goto_tb edges, breadth first.
+    """Collect the blocks statically reachable from ``entry`` (``flow_successors``), breadth first.
 
     Stops at ``max_blocks`` blocks or when the next block would bring the op count
     above ``max_ops`` (the entry block is always taken). Untranslatable targets
@@ -103,7 +112,7 @@ def discover_region(translate: Translate, entry: int, *, max_blocks: int = 32, m
     queue = deque([first])
     tried = {entry}
     while queue and len(blocks) < max_blocks:
-        for succ in queue.popleft().successors():
+        for succ in flow_successors(queue.popleft()):
             if succ in tried or len(blocks) >= max_blocks:
                 continue
             tried.add(succ)
