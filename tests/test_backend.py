@@ -98,6 +98,7 @@ def _every_op_tb() -> TranslationBlock:
     b.emit("add_i64", g["rbp"], t[5], t[7])
     _emit_lane_ops(b, a, c)
     _emit_float_ops(b, a, c)
+    _emit_x87_ops(b, a, c)
     b.insn_start(0x1004)
     addr = b.const(0x10010)
     b.store(g["rdx"], addr, MemOp.UQ)
@@ -138,6 +139,19 @@ def _emit_float_ops(b: IRBuilder, a: Temp, c: Temp) -> None:
         b.emit(d.name, out, *(a, c)[:d.n_in], *([9] if d.n_const else []))
         b.emit("xor_i64", g["xmm1_lo"], g["xmm1_lo"], out)
         b.emit("rotl_i64", g["xmm1_lo"], g["xmm1_lo"], g["rsi"])
+
+
+def _emit_x87_ops(b: IRBuilder, a: Temp, c: Temp) -> None:
+    """Every x87 op on rax/rcx (as significands) and rdx/rbx (as sign and exponent), into st0..st7."""
+    from tcg2wasm.ir.ops_x87 import X87_OPS
+
+    g = GLOBALS
+    value_inputs = (a, g["rdx"], c, g["rbx"], g["fpcw"], g["r8"])
+    for k, d in enumerate(X87_OPS):
+        outs = [g[f"st{(k + i) % 8}_{'lo' if i % 2 == 0 else 'hi'}"] for i in range(d.n_out - 1)] + [g["fpsw"]]
+        if d.n_out == 1:
+            outs = [g["fptag"]]
+        b.emit(d.name, *outs, *value_inputs[:d.n_in], *([1] * d.n_const))
 
 
 def test_every_op_tb_covers_the_op_table() -> None:

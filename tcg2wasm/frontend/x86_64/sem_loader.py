@@ -16,4 +16,6 @@ from tcg2wasm.frontend.x86_64 import (  # noqa: F401
     sem_sse_move,
     sem_string,
     sem_x87,
+    sem_x87_arith,
+    sem_x87_env,
 )
