@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import tcg2wasm.ir.x87_float as xf
-import tcg2wasm.ir.x87_trans as xt
 from tcg2wasm.ir.opdef import OpDef
 from tcg2wasm.ir.x87_kinds import Arith, Constant, MemFormat, Unary, Unary2
 
@@ -52,7 +51,14 @@ def arith(a_lo: int, a_hi: int, b_lo: int, b_hi: int, cw: int, empty: int, kind:
             return xf.scale(a, b, cw, empty)
         case Arith.PREM | Arith.PREM1:
             return xf.remainder(a, b, cw, kind == Arith.PREM1, empty)
-    return xt.binary(kind, a, b, cw, empty)
+    return _trans().binary(kind, a, b, cw, empty)
+
+
+def _trans():  # type: ignore[no-untyped-def]
+    """tcg2wasm.ir.x87_trans, imported when a program first runs a transcendental (it loads mpmath)."""
+    import tcg2wasm.ir.x87_trans as xt
+
+    return xt
 
 
 def _swap_empty(empty: int) -> int:
@@ -67,7 +73,7 @@ def unary(a_lo: int, a_hi: int, cw: int, empty: int, kind: int) -> tuple[int, in
         return xf.sqrt(a, cw, empty)
     if kind == Unary.RNDINT:
         return xf.round_int(a, cw, empty)
-    return xt.unary(kind, a, cw, empty)
+    return _trans().unary(kind, a, cw, empty)
 
 
 def unary2(a_lo: int, a_hi: int, cw: int, empty: int, kind: int) -> tuple[int, int, int, int, int]:
@@ -76,7 +82,7 @@ def unary2(a_lo: int, a_hi: int, cw: int, empty: int, kind: int) -> tuple[int, i
     cw &= 0xFFFF
     if kind == Unary2.XTRACT:
         return xf.extract(a, cw, empty)
-    return xt.unary2(kind, a, cw, empty)
+    return _trans().unary2(kind, a, cw, empty)
 
 
 def load(raw_lo: int, raw_hi: int, cw: int, fmt: int) -> tuple[int, int, int]:
