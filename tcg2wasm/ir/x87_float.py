@@ -18,7 +18,8 @@ The rules below were measured on the host CPU (an AMD EPYC) with
   exponent with J clear) are invalid operands: IE and the real indefinite.
 * A denormal operand (or pseudo-denormal: exponent 0 with J set, worth as
   much as exponent 1) raises DE, also next to an infinity.
-* Underflow: tininess is detected *before* rounding; masked, UE is raised only
+* Underflow: tininess is detected *after* rounding (to the precision, exponent
+  unbounded); masked, UE is raised only
   when the result is also inexact; unmasked, the result is rounded to the
   precision with the exponent range unbounded, its exponent raised by 24576,
   and UE raised (exact or not). Overflow unmasked: the exponent lowered by 24576.
@@ -163,7 +164,7 @@ def round_value(sign: int, m: int, e: int, sticky: bool, fmt: Format, rc: int, m
     else round to the precision with an unbounded exponent (the unmasked one).
     """
     top = e + m.bit_length() - 1  # exponent of the leading bit
-    tiny = top < fmt.emin
+    tiny = top < fmt.emin and not _rounds_to_normal(sign, m, e, sticky, fmt, rc)
     q = top - fmt.precision + 1
     if tiny and masked_under:
         q = max(q, fmt.emin - fmt.precision + 1)
@@ -186,6 +187,24 @@ def round_value(sign: int, m: int, e: int, sticky: bool, fmt: Format, rc: int, m
         kept >>= 1
         q += 1
     return Rounded(sign, kept, q, flags)
+
+
+def _rounds_to_normal(sign: int, m: int, e: int, sticky: bool, fmt: Format, rc: int) -> bool:
+    """Whether a value just below 2**emin rounds up to it at the precision with an unbounded exponent.
+
+    Tininess is detected *after* rounding in that sense (IEEE 754's second option): measured, a
+    product just below the smallest normal that rounds to it at 24 or 53 bits raises no UE.
+    """
+    top = e + m.bit_length() - 1
+    if top != fmt.emin - 1:
+        return False
+    shift = top - fmt.precision + 1 - e
+    if shift <= 0:
+        return False
+    kept, rest = m >> shift, m & ((1 << shift) - 1)
+    if not (rest or sticky) or not _rounds_up(sign, kept, rest, 1 << (shift - 1), sticky, rc):
+        return False
+    return (kept + 1).bit_length() > fmt.precision
 
 
 def _rounds_up(sign: int, kept: int, rest: int, half: int, sticky: bool, rc: int) -> bool:
@@ -546,7 +565,7 @@ def _round_binary(sign: int, m: int, e: int, cw: int, bf: BinaryFormat, flags: i
     fmt, rc = bf.fmt, rounding(cw)
     r = round_value(sign, m, e, False, fmt, rc, masked_under=True)
     flags |= r.flags
-    if not cw & UE and e + m.bit_length() - 1 < fmt.emin:
+    if not cw & UE and e + m.bit_length() - 1 < fmt.emin and not _rounds_to_normal(sign, m, e, False, fmt, rc):
         flags |= UE  # unmasked, a tiny result underflows even when exact
     top_bit = sign << (bf.bits - 1)
     if overflowed(r, fmt):
