@@ -156,3 +156,21 @@ def test_machine_fpcw_register() -> None:
     assert m.reg_read("FPCW") == RC_TRUNCATE
     with pytest.raises(RegisterError, match="16 bits"):
         m.reg_write("fpcw", 0x1_0000)
+
+
+def test_machine_x87_registers() -> None:
+    """st0-st7 by stack position (80 bits), the status and tag words and the last-instruction pointer."""
+    code = assemble("fld1\nfldpi\nfaddp\nfld1")
+    m = Machine()
+    m.mem_map(CODE_ADDR, 0x1000, "rx")
+    m.mem_write(CODE_ADDR, code)
+    assert m.run(CODE_ADDR, until=CODE_ADDR + len(code)).kind == "until"
+    assert m.reg_read("st0") == 0x3FFF_8000_0000_0000_0000  # 1.0
+    assert m.reg_read("st1") == 0x4001_8487_ED51_10B4_611A  # pi + 1
+    assert (m.reg_read("fpsw"), m.reg_read("fptag")) == (0x3020, 0b11)  # TOP 6, PE
+    assert m.reg_read("fpip") == CODE_ADDR + len(code) - 2
+    m.reg_write("st1", 0x4000_C90F_DAA2_2168_C235)
+    assert m.reg_read("ST1") == 0x4000_C90F_DAA2_2168_C235
+    with pytest.raises(RegisterError, match="80 bits"):
+        m.reg_write("st0", 1 << 80)
+    assert "st0" not in m.regs()  # the default snapshot is what Unicorn holds too
