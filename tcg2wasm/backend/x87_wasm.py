@@ -129,6 +129,11 @@ class Fn:
         lib.BinaryenAddFunction(module, name, params, I64, ffi.new("BinaryenType[]", extra), len(extra), body)
 
 
+def _named(f: Fn, e: Exprs, name: str) -> V:
+    """The local ``name`` of ``f``, read afresh each time the value is used (it changes in loops)."""
+    return V(e, lambda: e.get(f.names[name]))
+
+
 def _normal(lo: V, hi: V) -> V:
     """J set and a biased exponent in 1..0x7ffe."""
     exp = hi & 0x7FFF
@@ -205,7 +210,7 @@ def _div(f: Fn, reverse: bool) -> None:
     ge = f.let("ge", a_lo.geu(b_lo))  # the quotient's integer bit
     f.let("r", select(ge, a_lo - b_lo, a_lo))  # invariant: r < b
     f.let("q", ge)
-    r, q = (V(e, lambda n=n: e.get(f.names[n])) for n in ("r", "q"))
+    r, q = (_named(f, e, n) for n in ("r", "q"))
 
     def step(store: bool) -> V:
         doubled = f.let("doubled", r << 1)
@@ -215,7 +220,10 @@ def _div(f: Fn, reverse: bool) -> None:
             f.let("q", (q << 1) | bit)
         return bit
 
-    f.loop(b"divide", lambda: step(True), (q >> 63).eq(0))
+    def divide_step() -> None:
+        step(True)
+
+    f.loop(b"divide", divide_step, (q >> 63).eq(0))
     round_bit = f.let("round_bit", step(False))
     significand, carry, flags = round_to_precision(f, sign, q, round_bit << 63, r.ne(0), cw, precision_drop(f, cw))
     exp = diff - (ge ^ 1) + carry

@@ -18,6 +18,7 @@ returning a tuple); the wasm backend evaluates them through the host import
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import tcg2wasm.ir.x87_float as xf
 from tcg2wasm.ir.opdef import OpDef
@@ -54,7 +55,7 @@ def arith(a_lo: int, a_hi: int, b_lo: int, b_hi: int, cw: int, empty: int, kind:
     return _trans().binary(kind, a, b, cw, empty)
 
 
-def _trans():  # type: ignore[no-untyped-def]
+def _trans() -> Any:
     """tcg2wasm.ir.x87_trans, imported when a program first runs a transcendental (it loads mpmath)."""
     import tcg2wasm.ir.x87_trans as xt
 

@@ -179,10 +179,9 @@ class UnicornCPU:
         for run in self._memory.host_runs():
             if run.perms & PERM_X:
                 key = (run.addr, run.size)
-                runs[key] = self._x87_runs.get(key)
-                if runs[key] is None:
-                    runs[key] = x87_pages(self._memory.read(run.addr, run.size), run.addr)
-        self._x87_runs = runs  # type: ignore[assignment]
+                known = self._x87_runs.get(key)
+                runs[key] = x87_pages(self._memory.read(run.addr, run.size), run.addr) if known is None else known
+        self._x87_runs = runs
         self._x87_pages = set().union(*runs.values()) if runs else set()
         self._rescan.clear()
 
