@@ -118,13 +118,14 @@ def _every_op_tb() -> TranslationBlock:
 
 
 def _emit_lane_ops(b: IRBuilder, a: Temp, c: Temp) -> None:
-    """Every lane op (tcg2wasm.ir.ops_vec) on rax and rcx, folded into xmm0_lo."""
+    """Every lane op (tcg2wasm.ir.ops_vec, ops_vec_ext) on rax, rcx (and rdx), folded into xmm0_lo."""
     from tcg2wasm.ir.ops_vec import VEC_OPS
+    from tcg2wasm.ir.ops_vec_ext import VEC_EXT_OPS
 
     g = GLOBALS
     out = b.new_temp()
-    for d in VEC_OPS:
-        b.emit(d.name, out, *(a, c)[:d.n_in])
+    for d in VEC_OPS + VEC_EXT_OPS:
+        b.emit(d.name, out, *(a, c, g["rdx"])[:d.n_in])
         b.emit("xor_i64", g["xmm0_lo"], g["xmm0_lo"], out)
         b.emit("rotl_i64", g["xmm0_lo"], g["xmm0_lo"], g["rsi"])
 
