@@ -28,6 +28,19 @@ OPTIONAL_FEATURES = {
     ("leaf1.ecx", model.CX16): [M.CMPXCHG16B],
     ("ext1.ecx", model.LAHF_LM): [M.LAHF, M.SAHF],
     ("ext1.ecx", model.ABM): [M.LZCNT],
+    ("leaf1.ecx", model.SSE3): [M.ADDSUBPD, M.ADDSUBPS, M.HADDPD, M.HADDPS, M.HSUBPD, M.HSUBPS, M.LDDQU, M.MOVDDUP,
+                                M.MOVSHDUP, M.MOVSLDUP, M.FISTTP],
+    ("leaf1.ecx", model.SSSE3): [M.PSHUFB, M.PALIGNR, M.PABSB, M.PABSW, M.PABSD, M.PSIGNB, M.PSIGNW, M.PSIGND,
+                                 M.PHADDW, M.PHADDD, M.PHADDSW, M.PHSUBW, M.PHSUBD, M.PHSUBSW, M.PMADDUBSW,
+                                 M.PMULHRSW],
+    ("leaf1.ecx", model.SSE41): [
+        M.BLENDPD, M.BLENDPS, M.BLENDVPD, M.BLENDVPS, M.DPPD, M.DPPS, M.EXTRACTPS, M.INSERTPS, M.MOVNTDQA,
+        M.MPSADBW, M.PACKUSDW, M.PBLENDVB, M.PBLENDW, M.PCMPEQQ, M.PEXTRB, M.PEXTRD, M.PEXTRQ, M.PEXTRW,
+        M.PHMINPOSUW, M.PINSRB, M.PINSRD, M.PINSRQ, M.PMAXSB, M.PMAXSD, M.PMAXUD, M.PMAXUW, M.PMINSB, M.PMINSD,
+        M.PMINUD, M.PMINUW, M.PMOVSXBW, M.PMOVSXBD, M.PMOVSXBQ, M.PMOVSXWD, M.PMOVSXWQ, M.PMOVSXDQ, M.PMOVZXBW,
+        M.PMOVZXBD, M.PMOVZXBQ, M.PMOVZXWD, M.PMOVZXWQ, M.PMOVZXDQ, M.PMULDQ, M.PMULLD, M.PTEST, M.ROUNDPD,
+        M.ROUNDPS, M.ROUNDSD, M.ROUNDSS],
+    ("leaf1.ecx", model.SSE42): [M.CRC32, M.PCMPESTRI, M.PCMPESTRM, M.PCMPISTRI, M.PCMPISTRM, M.PCMPGTQ],
 }
 #: SSE2 integer instructions glibc's string routines are made of.
 GLIBC_SSE2_CORE = [M.MOVDQA, M.MOVDQU, M.PCMPEQB, M.PMOVMSKB, M.PMINUB, M.PXOR, M.POR, M.PAND, M.MOVD, M.MOVQ,
@@ -63,10 +76,10 @@ def test_baseline_x86_64_is_advertised() -> None:
         assert regs["ext1.edx"] >> bit & 1, bit
 
 
-def test_nothing_beyond_sse2_is_advertised() -> None:
+def test_nothing_beyond_x86_64_v2_is_advertised() -> None:
     ecx = _feature_regs()["leaf1.ecx"]
-    sse3, ssse3, fma, sse41, sse42, movbe, aes, xsave, osxsave, avx = 0, 9, 12, 19, 20, 22, 25, 26, 27, 28
-    for bit in (sse3, ssse3, fma, sse41, sse42, movbe, aes, xsave, osxsave, avx):
+    pclmulqdq, fma, movbe, aes, xsave, osxsave, avx, f16c, rdrand = 1, 12, 22, 25, 26, 27, 28, 29, 30
+    for bit in (pclmulqdq, fma, movbe, aes, xsave, osxsave, avx, f16c, rdrand):
         assert not ecx >> bit & 1, bit
     assert cpuid(7, 0) == (0, 0, 0, 0)
     assert cpuid(0xD, 0) == (0, 0, 0, 0)

@@ -4,9 +4,10 @@ x86-64's baseline (FPU, TSC, CX8, CMOV, MMX, FXSR, SSE, SSE2, and in the
 extended leaves SYSCALL, NX, LM) is always advertised: every x86-64 program
 may assume it, and what the lifter lacks of it still runs through the Unicorn
 fallback. Beyond the baseline only features whose instructions are lifted are
-advertised (CX16, POPCNT, LAHF/SAHF, LZCNT); nothing of SSE3 and later, AVX
-or leaf 7. So glibc's ifunc resolvers pick the SSE2 string routines, which
-run as translated code.
+advertised: the rest of x86-64-v2 (SSE3, SSSE3, SSE4.1, SSE4.2, POPCNT, CX16,
+LAHF/SAHF) and LZCNT; nothing of AVX, MOVBE, AES or leaf 7. So glibc's ifunc
+resolvers pick their SSE2/SSSE3/SSE4 routines, which run as translated code.
+(The MMX forms of the SSSE3 instructions are not lifted: they fall back.)
 
 The cache leaves (2 and 4) describe 32 KiB L1 data and instruction caches
 and a 2 MiB L2, so that libc's tuning thresholds come out sensible. Leaves
@@ -18,14 +19,14 @@ from __future__ import annotations
 Regs = tuple[int, int, int, int]  # eax, ebx, ecx, edx
 
 VENDOR = "GenuineIntel"
-BRAND = "tcg2wasm x86-64 SSE2 translator"
+BRAND = "tcg2wasm x86-64-v2 translator"
 MAX_BASIC_LEAF = 7
 MAX_EXTENDED_LEAF = 0x8000_0008
 
 # Leaf 1, edx.
 FPU, TSC, CX8, CMOV, MMX, FXSR, SSE, SSE2 = 0, 4, 8, 15, 23, 24, 25, 26
 # Leaf 1, ecx.
-CX16, POPCNT = 13, 23
+SSE3, SSSE3, CX16, SSE41, SSE42, POPCNT = 0, 9, 13, 19, 20, 23
 # Leaf 0x80000001, ecx and edx.
 LAHF_LM, ABM = 0, 5
 SYSCALL, NX, LM = 11, 20, 29
@@ -67,7 +68,7 @@ def _brand_leaves() -> dict[int, Regs]:
 def _table() -> dict[tuple[int, int], Regs]:
     table: dict[tuple[int, int], Regs] = {
         (0, 0): _vendor_leaf(MAX_BASIC_LEAF),
-        (1, 0): (SIGNATURE, CLFLUSH_LINE_QWORDS << 8 | 1 << 16, _bits(CX16, POPCNT),
+        (1, 0): (SIGNATURE, CLFLUSH_LINE_QWORDS << 8 | 1 << 16, _bits(SSE3, SSSE3, CX16, SSE41, SSE42, POPCNT),
                  _bits(FPU, TSC, CX8, CMOV, MMX, FXSR, SSE, SSE2)),
         (2, 0): (0x0000_0001, 0, 0, 0x002C_307D),  # descriptors: 32K L1d (2c), 32K L1i (30), 2M L2 (7d)
         (4, 0): _cache_leaf4(1, 1, ways=8, sets=64),  # 32 KiB L1 data

@@ -13,6 +13,7 @@ from tcg2wasm.frontend.x86_64 import (  # noqa: F401
     sem_shift,
     sem_sse4,
     sem_sse4_float,
+    sem_sse42_string,
     sem_sse_float,
     sem_sse_int,
     sem_sse_move,
