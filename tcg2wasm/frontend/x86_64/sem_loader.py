@@ -4,6 +4,7 @@ from tcg2wasm.frontend.x86_64 import (  # noqa: F401
     sem_alu,
     sem_atomic,
     sem_bits,
+    sem_bmi,
     sem_cond,
     sem_data,
     sem_flags,

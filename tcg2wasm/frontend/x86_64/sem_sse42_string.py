@@ -166,11 +166,8 @@ def lift_pcmpstri(ctx: LiftContext, ins: ix.Instruction) -> None:
     """ecx = the least (imm8[6] = 0) or most significant set bit of the result, n when none."""
     f, imm, res, len_a, len_x = _result(ctx, ins, ins.mnemonic == M.PCMPESTRI)
     b = ctx.b
-    n = b.const(f.n)
-    if imm & 0x40:
-        index = b.sub(b.const(63), b.clz(res, b.const(63 - f.n)))
-    else:
-        index = b.ctz(res, n)
+    most = imm & 0x40  # the most significant set bit (63 - clz, where clz of 0 gives 63 - n), else the least
+    index = b.sub(b.const(63), b.clz(res, b.const(63 - f.n))) if most else b.ctz(res, b.const(f.n))
     ctx.set_gpr("rcx", index)
     _set_flags(ctx, f, res, len_a, len_x)
 
