@@ -77,6 +77,12 @@ def _operands(rng: random.Random, name: str, kind: int) -> list[int]:
     b_hi = b_exp | (rng.getrandbits(1) << 15)
     if rng.random() < 0.1:
         b_lo, b_hi = a_lo, a_hi ^ rng.choice([0, 0x8000])  # equal or opposite
+    if rng.random() < 0.15:  # a true zero (either sign) as one operand or both
+        which = rng.choice([0, 1, 2])
+        if which != 1:
+            a_lo, a_hi = 0, a_hi & 0x8000
+        if which != 0:
+            b_lo, b_hi = 0, b_hi & 0x8000
     cw = rng.choice(CONTROL_WORDS)
     empty = 0 if rng.random() < 0.95 else rng.choice([1, 2, 0x100])
     if name == "x87_arith":

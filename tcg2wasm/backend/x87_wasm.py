@@ -116,10 +116,17 @@ class Fn:
         self.body.append(e.if_(e.un(W.EQZ64, fast.build()), e.ret(e.call(b"x87", args, I64))))
 
     def result(self, *values: V) -> None:
+        self.body.extend(self._returning(values))
+
+    def result_if(self, cond: V, *values: V) -> None:
+        """Return ``values`` (as ``result``) when ``cond``; else go on."""
+        self.body.append(self.e.if_(cond.is_true(), self.e.block(self._returning(values), type_=NONE)))
+
+    def _returning(self, values: tuple[V, ...]) -> list[Expr]:
         e = self.e
-        for field, value in zip(X87_OUTPUTS, values[1:], strict=False):
-            self.body.append(e.state_store(STATE_OFFSET[field], value.build()))
-        self.body.append(e.ret(values[0].build()))
+        stores = [e.state_store(STATE_OFFSET[field], value.build())
+                  for field, value in zip(X87_OUTPUTS, values[1:], strict=False)]
+        return [*stores, e.ret(values[0].build())]
 
     def add_to(self, module: Any, name: bytes) -> None:
         e = self.e
@@ -138,6 +145,17 @@ def _normal(lo: V, hi: V) -> V:
     """J set and a biased exponent in 1..0x7ffe."""
     exp = hi & 0x7FFF
     return (lo >> 63) & (exp - 1).ltu(0x7FFE)
+
+
+def _zero(lo: V, hi: V) -> V:
+    """A true zero (either sign): exponent and significand 0."""
+    return lo.eq(0) & (hi & 0x7FFF).eq(0)
+
+
+def _signed_zero_if(f: Fn, cond: V, sign: V) -> None:
+    """Return the zero of ``sign``, exact (no flag, C1 clear), when ``cond``."""
+    zero = const(f.e, 0)
+    f.result_if(cond, zero, sign << 15, zero)
 
 
 # -- rounding a significand held in (hi, lo, sticky) to the precision of the control word -------------
@@ -173,9 +191,12 @@ def precision_drop(f: Fn, cw: V) -> V:
 def _mul(f: Fn) -> None:
     a_lo, a_hi, b_lo, b_hi, cw, empty = (f.arg(i) for i in range(6))
     exps = f.let("exps", (a_hi & 0x7FFF) + (b_hi & 0x7FFF))
+    sign = f.let("sign", ((a_hi ^ b_hi) >> 15) & 1)
+    za, zb = f.let("za", _zero(a_lo, a_hi)), f.let("zb", _zero(b_lo, b_hi))
+    # a zero times a zero or a normal number: the signed zero (a zero times infinity, NaN or a denormal: slow)
+    _signed_zero_if(f, empty.eq(0) & ((za & (zb | _normal(b_lo, b_hi))) | (zb & _normal(a_lo, a_hi))), sign)
     f.slow_unless(empty.eq(0) & _normal(a_lo, a_hi) & _normal(b_lo, b_hi)
                   & exps.geu(BIAS + 1) & exps.leu(BIAS + 0x7FFC))
-    sign = f.let("sign", ((a_hi ^ b_hi) >> 15) & 1)
     hi, lo = _mul128(f, a_lo, b_lo)
     top = f.let("top", hi >> 63)
     hi = f.let("nhi", select(top, hi, (hi << 1) | (lo >> 63)))
@@ -205,8 +226,9 @@ def _div(f: Fn, reverse: bool) -> None:
     if reverse:
         a_lo, a_hi, b_lo, b_hi = b_lo, b_hi, a_lo, a_hi
     diff = f.let("diff", (a_hi & 0x7FFF) - (b_hi & 0x7FFF) + BIAS)  # wraps when negative: fails the test
-    f.slow_unless(empty.eq(0) & _normal(a_lo, a_hi) & _normal(b_lo, b_hi) & (diff - 2).ltu(0x7FFD - 1))
     sign = f.let("sign", ((a_hi ^ b_hi) >> 15) & 1)
+    _signed_zero_if(f, empty.eq(0) & _zero(a_lo, a_hi) & _normal(b_lo, b_hi), sign)  # 0 / x
+    f.slow_unless(empty.eq(0) & _normal(a_lo, a_hi) & _normal(b_lo, b_hi) & (diff - 2).ltu(0x7FFD - 1))
     ge = f.let("ge", a_lo.geu(b_lo))  # the quotient's integer bit
     f.let("r", select(ge, a_lo - b_lo, a_lo))  # invariant: r < b
     f.let("q", ge)
@@ -238,8 +260,10 @@ def _add(f: Fn, negate_b: bool, reverse: bool) -> None:
     ea, eb = f.let("ea", a_hi & 0x7FFF), f.let("eb", b_hi & 0x7FFF)
     a_big = f.let("a_big", eb.ltu(ea) | (ea.eq(eb) & b_lo.leu(a_lo)))
     top_exp = f.let("top_exp", select(a_big, ea, eb))
-    f.slow_unless(empty.eq(0) & _normal(a_lo, a_hi) & _normal(b_lo, b_hi)
-                  & top_exp.geu(66) & top_exp.leu(0x7FFC))
+    # one operand may be a zero (the other is then the bigger, rounded to the precision; it adds nothing)
+    a_ok = _normal(a_lo, a_hi) | (_zero(a_lo, a_hi) & _normal(b_lo, b_hi))
+    b_ok = _normal(b_lo, b_hi) | (_zero(b_lo, b_hi) & _normal(a_lo, a_hi))
+    f.slow_unless(empty.eq(0) & a_ok & b_ok & top_exp.geu(66) & top_exp.leu(0x7FFC))
     sa = f.let("sa", (a_hi >> 15) & 1)
     sb = f.let("sb", ((b_hi >> 15) & 1) ^ int(negate_b))
     big_m, small_m = f.let("big_m", select(a_big, a_lo, b_lo)), f.let("small_m", select(a_big, b_lo, a_lo))
