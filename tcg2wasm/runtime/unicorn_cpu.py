@@ -50,7 +50,7 @@ from tcg2wasm.runtime.memory import PERM_W, PERM_X, GuestMemory, format_perms
 from tcg2wasm.runtime.registers import RegisterFile
 from tcg2wasm.runtime.stops import Stats
 from tcg2wasm.runtime.wasm_runtime import WasmRuntime
-from tcg2wasm.runtime.x87_pages import x87_pages
+from tcg2wasm.runtime.x87_pages import cached_x87_pages, x87_pages
 from tcg2wasm.ucadapter import (
     ACCESS_FAULTS,
     VECTOR_FAULTS,
@@ -180,7 +180,9 @@ class UnicornCPU:
             if run.perms & PERM_X:
                 key = (run.addr, run.size)
                 known = self._x87_runs.get(key)
-                runs[key] = x87_pages(self._memory.read(run.addr, run.size), run.addr) if known is None else known
+                if known is None:
+                    known = cached_x87_pages(self._memory.read(run.addr, run.size), run.addr)
+                runs[key] = known
         self._x87_runs = runs
         self._x87_pages = set().union(*runs.values()) if runs else set()
         self._rescan.clear()
@@ -196,8 +198,11 @@ class UnicornCPU:
             if holds_x87 != (page in self._x87_pages):
                 (self._x87_pages.add if holds_x87 else self._x87_pages.discard)(page)
                 self._protect_page(page)
-        self._rescan.clear()
-        self._x87_runs.clear()  # their contents changed: scanned again at the next layout change
+        written = self._rescan
+        self._rescan = set()
+        for key in [k for k in self._x87_runs if any(k[0] >> abi.PAGE_BITS <= p < (k[0] + k[1]) >> abi.PAGE_BITS
+                                                     for p in written)]:
+            del self._x87_runs[key]  # its contents changed: scanned again at the next layout change
 
     def _uc_perms(self, page: int) -> int | None:
         """Unicorn's permissions for ``page``: the guest's, without write while it holds translations

@@ -14,21 +14,55 @@ static glibc program's 480 KiB of text). A sweep can lose sync in data
 embedded in code; x86 resynchronises within a few instructions, and an x87
 instruction missed that way runs in Unicorn (a known, documented limit).
 False positives only cost speed (a page run by our tiers instead).
+
+The result is cached on disk per content (``cached_x87_pages``: a BLAKE2 digest
+of the bytes and of this scanner, in the translation cache's directory), so a
+program's second run neither imports iced-x86 nor decodes its text.
 """
 
 from __future__ import annotations
 
-import iced_x86 as ix
+import contextlib
+import functools
+import hashlib
+import os
+from pathlib import Path
 
 from tcg2wasm import abi
+from tcg2wasm.runtime.region_cache import cache_directory
 
-__all__ = ["X87_CODES", "x87_pages"]
+__all__ = ["cached_x87_pages", "x87_codes", "x87_pages"]
 
-#: Every x87 instruction form (iced's Code names start with F, plus fwait), fxsave/fxrstor included;
-#: femms is 3DNow!'s and leaves the x87 registers to MMX.
-X87_CODES: frozenset[int] = frozenset(
-    getattr(ix.Code, name) for name in dir(ix.Code)
-    if (name.startswith("F") and name != "FEMMS") or name == "WAIT")
+#: Changes whenever what the scan finds may change (part of the cache key).
+SCANNER_VERSION = b"x87-pages 1"
+
+
+@functools.cache
+def x87_codes() -> frozenset[int]:
+    """Every x87 instruction form (iced's Code names start with F, plus fwait), fxsave/fxrstor included;
+    femms is 3DNow!'s and leaves the x87 registers to MMX."""
+    import iced_x86 as ix  # imported only when a scan runs (start-up of programs that never need one)
+
+    return frozenset(getattr(ix.Code, name) for name in dir(ix.Code)
+                     if (name.startswith("F") and name != "FEMMS") or name == "WAIT")
+
+
+def cached_x87_pages(code: bytes, addr: int) -> set[int]:
+    """``x87_pages(code, addr)``, from the on-disk cache when these bytes were scanned before."""
+    directory = cache_directory()
+    if directory is None:
+        return x87_pages(code, addr)
+    digest = hashlib.blake2b(SCANNER_VERSION + addr.to_bytes(8, "little") + code, digest_size=20).hexdigest()
+    path = Path(directory) / "x87-pages" / digest
+    with contextlib.suppress(OSError, ValueError):
+        return {int(word) for word in path.read_text().split()}
+    pages = x87_pages(code, addr)
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}")
+        tmp.write_text(" ".join(str(p) for p in sorted(pages)) + "\n")
+        tmp.replace(path)
+    return pages
 
 
 def x87_pages(code: bytes, addr: int) -> set[int]:
@@ -36,10 +70,12 @@ def x87_pages(code: bytes, addr: int) -> set[int]:
 
     An instruction that crosses a page boundary marks both pages.
     """
+    import iced_x86 as ix
+
     pages: set[int] = set()
     decoder = ix.Decoder(64, code, ip=addr)
     ins = ix.Instruction()
-    codes = X87_CODES
+    codes = x87_codes()
     while decoder.can_decode:
         decoder.decode_out(ins)
         if ins.code in codes:
