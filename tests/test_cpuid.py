@@ -132,7 +132,7 @@ def test_machine_answers_the_model(engine: str, leaf: int, subleaf: int) -> None
 
 
 def test_glibc_string_routines_run_lifted(tmp_path: Path) -> None:
-    """With the model, glibc picks its SSE2 routines; every instruction of the run is lifted."""
+    """With the model, glibc picks its SSE2/SSSE3/SSE4 routines; every instruction of the run is lifted."""
     stats = tmp_path / "stats.json"
     program = ROOT / "guests" / "bin" / "strings.glibc"
     cmd = [sys.executable, "-m", "tcg2wasm", "run", "--stats-json", str(stats), str(program), "one", "two"]
