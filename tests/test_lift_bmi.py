@@ -116,7 +116,7 @@ def _state(rng: random.Random, regs: dict[str, int]) -> tuple[dict[str, int], by
 
 @pytest.mark.parametrize("engine", ["interp", "wasm"])
 @pytest.mark.parametrize("group", sorted(GROUPS))
-@settings(max_examples=max(3, EXAMPLES // 2), deadline=None)
+@settings(max_examples=max(3, EXAMPLES // 4), deadline=None)
 @given(regs=states(), seed=st.integers(0, 2**32 - 1))
 def test_group_matches_unicorn(engine: str, group: str, regs: dict[str, int], seed: int) -> None:
     compare(_snippet(GROUPS[group]), *_state(random.Random(seed), regs), engine)
@@ -130,7 +130,7 @@ def test_group_matches_the_cpu(engine: str, group: str) -> None:
     names = ("rax", "rbx", "rcx", "rdx", "rsi", "rbp", "r10", "r11", "r12", "r13", "r14", "r15")
     edges = [0, 1, 2**63, 2**64 - 1, 2**32 - 1, 2**31, 0x8000_0000_0000_0001]
     cases = []
-    for _ in range(max(4, EXAMPLES // 2)):
+    for _ in range(max(4, EXAMPLES // 4)):
         regs = {n: rng.choice(edges) if rng.random() < 0.3 else rng.getrandbits(64) for n in names}
         regs.update({"rsp": 0x31000, "rflags": 0x202})
         cases.append((code, *_state(rng, regs)))

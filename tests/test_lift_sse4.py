@@ -324,7 +324,7 @@ def int_data(draw: st.DrawFn) -> bytes:
 # -- tests ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("engine", ["interp", "wasm"])
 @pytest.mark.parametrize("group", sorted(INT_GROUPS) + sorted(FLOAT_GROUPS))
-@settings(max_examples=max(3, EXAMPLES // 2), deadline=None)
+@settings(max_examples=max(3, EXAMPLES // 4), deadline=None)
 @given(regs=states(), data=st.data())
 def test_group_matches_unicorn(engine: str, group: str, regs: dict[str, int], data: st.DataObject) -> None:
     image = data.draw(int_data() if group in INT_GROUPS else float_data())
@@ -366,7 +366,7 @@ def test_string_group_matches_unicorn(engine: str, group: str, seed: int) -> Non
 def test_group_matches_the_cpu(engine: str, group: str) -> None:
     rng = random.Random(f"{group} {EXAMPLES}")
     code = _snippet(ALL_GROUPS[group])
-    cases = [(code, *_random_state(rng, group)) for _ in range(max(4, EXAMPLES // 2))]
+    cases = [(code, *_random_state(rng, group)) for _ in range(max(4, EXAMPLES // 4))]
     for (_, regs, data), native in zip(cases, run_native_many(cases), strict=True):
         got = ENGINES[engine](code, regs, data)
         assert got.extra.get("fallback_insns", 0) == 0
