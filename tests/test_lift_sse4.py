@@ -5,8 +5,9 @@ from the data area, the group's instructions, the registers stored back (as
 tests/test_lift_sse_int.py). Every group runs against Unicorn on random states
 where Unicorn is right, and every group against the native CPU
 (tests/native/snippet_runner.c), NaNs included. Where Unicorn 2.1 (QEMU 5) is
-wrong the group is checked natively only: ``dpps`` (QEMU adds the four products
-in sequence, the CPU pairwise), the horizontal adds with the same register as
+wrong the group is checked natively only: ``dpps`` and ``dppd`` (QEMU adds the
+products in sequence to +0.0, the CPU pairwise: dpps rounds differently, and
+two products of -0.0 give +0.0 there, -0.0 on the CPU), the horizontal adds with the same register as
 both operands (QEMU overwrites the lanes it still has to read: ``phaddd xmm14,
 xmm14`` of 1, 0, 0, 0 gives 1, 0, 1, 0 there, 1, 0, 0, 0 on the CPU), the
 "equal ordered" string compares (a partial match at the end of the operand)
@@ -193,13 +194,14 @@ FLOAT_GROUPS: dict[str, str] = {
         roundps xmm11, [rdi + 0x210], 2
         roundpd xmm12, [rdi + 0x220], 11
         roundsd xmm13, qword ptr [rdi + 0x230], 12""",
+}
+NATIVE_ONLY: dict[str, str] = {
     "sse41_dppd": f"""
         dppd xmm0, xmm1, 0x33
         dppd xmm2, xmm3, 0x31
         dppd xmm4, xmm5, 0x12
         dppd xmm6, {MEM}, 0xff""",
-}
-NATIVE_ONLY: dict[str, str] = {
+
     "ssse3_horizontal_same_register": """
         phaddd xmm14, xmm14
         phaddw xmm1, xmm1
