@@ -22,7 +22,7 @@ PYTHON_FOR_VENV ?= $(shell \
 TEST_EXAMPLES ?= 20
 
 .PHONY: venv demo test test-install test-diff golden-accept guest-tools guests lint bench bench-deps bench-guests \
-	bench-replay examples syscall-names clean
+	bench-replay examples syscall-names clean conformance
 
 venv: $(STAMP)
 
@@ -63,6 +63,10 @@ golden-accept: $(STAMP)
 
 # busybox-static provides real guest programs for the user-mode tests; installed when missing (as root).
 guest-tools:
+	@command -v gcc >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; \
+	  else echo "note: gcc is missing; install it for the native-oracle tests" >&2; fi; }
 	@command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static; \
@@ -85,6 +89,11 @@ guests:
 	guests/record_expected.sh
 	@command -v qemu-x86_64-static >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static
 	guests/record_qemu_strace.sh
+
+# Native-oracle conformance: guests/conformance/*.c built static with gcc, run natively and through
+# tcg2wasm, compared line for line (the short sets run in `make test`: tests/test_conformance.py).
+conformance: $(STAMP) guest-tools
+	$(PY) tools/conformance.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tcg2wasm tests tools

@@ -70,7 +70,12 @@ class Excp(IntEnum):
     DIVIDE = 7  # #DE
     INVALID_OPCODE = 8  # #UD (undecodable bytes)
     GP = 9  # #GP
+    X87_FPE = 10  # #MF: an x87 instruction found an unmasked exception pending (status word ES); SIGFPE
+    SIMD_FPE = 11  # #XM: an SSE instruction raised an unmasked MXCSR exception; SIGFPE
 
+
+#: State fields env.x87 returns an op's second, third... outputs in.
+X87_OUTPUTS: tuple[str, ...] = ("x87_out1", "x87_out2", "x87_out3", "x87_out4")
 
 #: State block fields (i64 each) in order. The first len(GLOBAL_NAMES) are the IR globals.
 STATE_FIELDS: tuple[str, ...] = GLOBAL_NAMES + (
@@ -83,6 +88,7 @@ STATE_FIELDS: tuple[str, ...] = GLOBAL_NAMES + (
     "stop_pc",  # the dispatcher returns Exit.STOP when rip reaches it (~0 = none)
     "exit_pending",  # set by host helpers: leave at the next check
     "scratch",  # second result of host helpers (remainder of env.div128)
+    *X87_OUTPUTS,  # the further results of env.x87
 )
 STATE_BASE = 0x1000
 STATE_OFFSET: dict[str, int] = {name: STATE_BASE + 8 * i for i, name in enumerate(STATE_FIELDS)}
@@ -154,6 +160,9 @@ Signature = tuple[tuple[str, ...], tuple[str, ...]]  # (params, results) as wasm
 #:   state.fault_kind, state.fault_addr and state.exit_pending = 1 are set and 0 is returned.
 #: st_miss(addr, value, memop): the same for stores (writes to pages holding translated code go
 #:   on to st_slow, which reports them so those translations are invalidated).
+#: x87(op code, args...) -> the first output of x87 op ``code`` (``ir.ops_x87.HOST_CODE``) on its
+#:   inputs and constants (zero-padded); the other outputs in state.x87_out1... (never faults).
+#:   A host (Python) function.
 #: div128(nl, nh, d, is_signed) -> quotient of (nh:nl) / d; remainder in state.scratch.
 #:   Called only when the dividend does not fit 64 bits; the caller checked d != 0 and
 #:   that the quotient fits. A host (Python) function.
@@ -161,13 +170,15 @@ REGION_IMPORTS: dict[str, Signature] = {
     "ld_miss": (("i64", "i32"), ("i64",)),
     "st_miss": (("i64", "i64", "i32"), ()),
     "div128": (("i64", "i64", "i64", "i32"), ("i64",)),
+    "x87": (("i32", "i64", "i64", "i64", "i64", "i64", "i64", "i64"), ("i64",)),
 }
 #: The host (Python) functions: ld_slow and st_slow (what ld_miss/st_miss fall back to, same
-#: contract) and div128.
+#: contract), div128 and x87.
 HOST_IMPORTS: dict[str, Signature] = {
     "ld_slow": REGION_IMPORTS["ld_miss"],
     "st_slow": REGION_IMPORTS["st_miss"],
     "div128": REGION_IMPORTS["div128"],
+    "x87": REGION_IMPORTS["x87"],
 }
 #: Every region module exports one function of type () -> i32 under this name. It loads the
 #: globals it uses from the state block, runs, stores them back, sets state.rip (and

@@ -34,8 +34,20 @@ def fpcw_as_loaded(value: int) -> int:
     return (value & FPCW_KEPT) | FPCW_ONES
 
 
+#: The x87 register stack *by stack position* (st0 is the top, whatever TOP is): each register as
+#: its 64-bit significand (``_lo``) and its sign and exponent (``_hi``, 16 bits). Push and pop move
+#: the values; TOP itself is kept in the status word for what stores it (docs/x87.md).
+X87_REG_NAMES: tuple[str, ...] = tuple(f"st{i}" for i in range(8))
+X87_HALF_NAMES: tuple[str, ...] = tuple(f"{r}_{half}" for r in X87_REG_NAMES for half in ("lo", "hi"))
+#: fpsw: the status word with TOP, C0-C3, SF and the exception flags; ES and B are not kept (they
+#: are computed from the flags and the masks when the word is read). fptag: bit i set when st(i) is
+#: in use (by stack position). fpip/fpdp/fpop: the last non-control instruction's address, its
+#: memory operand's address and its 11-bit opcode (fnstenv, fnsave and fxsave store them).
+X87_STATE_NAMES: tuple[str, ...] = ("fpsw", "fptag", "fpip", "fpdp", "fpop")
+
 #: IR globals in index order: the guest state that translated code reads and writes.
-GLOBAL_NAMES: tuple[str, ...] = GPR_NAMES + FLAG_NAMES + SEG_BASE_NAMES + XMM_HALF_NAMES + ("mxcsr", "fpcw")
+GLOBAL_NAMES: tuple[str, ...] = (GPR_NAMES + FLAG_NAMES + SEG_BASE_NAMES + XMM_HALF_NAMES + ("mxcsr", "fpcw")
+                                 + X87_HALF_NAMES + X87_STATE_NAMES)
 GLOBAL_INDEX: dict[str, int] = {name: i for i, name in enumerate(GLOBAL_NAMES)}
 
 RFLAGS_FIXED = 0x2  # bit 1 of rflags always reads as one

@@ -120,6 +120,7 @@ class Harness:
         self.linker.define_func("env", "ld_miss", wasmtime.FuncType([i64, i32], [i64]), self._ld_slow)
         self.linker.define_func("env", "st_miss", wasmtime.FuncType([i64, i64, i32], []), self._st_slow)
         self.linker.define_func("env", "div128", wasmtime.FuncType([i64, i64, i64, i32], [i64]), self._div128)
+        self.linker.define_func("env", "x87", wasmtime.FuncType([i32] + [i64] * 7, [i64]), self._x87)
 
     def _fault(self, err: GuestFault) -> None:
         self.write_state("fault_kind", int(err.kind))
@@ -145,6 +146,16 @@ class Harness:
             self._live_memory().store(addr & MASK64, size, value & ((1 << (8 * size)) - 1))
         except GuestFault as err:
             self._fault(err)
+
+    def _x87(self, code: int, *args: int) -> int:
+        from tcg2wasm.abi import X87_OUTPUTS
+        from tcg2wasm.ir.ops_x87 import x87_host_call
+
+        self.helper_calls += 1
+        first, *rest = x87_host_call(code, tuple(a & MASK64 for a in args))
+        for field, value in zip(X87_OUTPUTS, rest, strict=False):
+            self.write_state(field, value)
+        return to_signed(first)
 
     def _div128(self, nl: int, nh: int, d: int, is_signed: int) -> int:
         self.helper_calls += 1

@@ -208,7 +208,8 @@ GAS_DIFFERS = {
        for text in ("MOV r64/m16, Sreg", "MOV Sreg, r/m16", "MOV Sreg, r64/m16", "MOVMSKPD r64, xmm",
                     "MOVMSKPS r64, xmm", "PEXTRW r64, mm, imm8", "PEXTRW r64, xmm, imm8", "PEXTRW r64/m16, xmm, imm8",
                     "PINSRW mm, r64/m16, imm8", "PINSRW xmm, r64/m16, imm8", "PMOVMSKB r64, mm",
-                    "PMOVMSKB r64, xmm")},
+                    "PMOVMSKB r64, xmm", "EXTRACTPS r64/m32, xmm1, imm8", "PEXTRB r64/m8, xmm2, imm8",
+                    "PINSRB xmm1, r64/m8, imm8")},
 }
 
 

@@ -98,6 +98,7 @@ def _every_op_tb() -> TranslationBlock:
     b.emit("add_i64", g["rbp"], t[5], t[7])
     _emit_lane_ops(b, a, c)
     _emit_float_ops(b, a, c)
+    _emit_x87_ops(b, a, c)
     b.insn_start(0x1004)
     addr = b.const(0x10010)
     b.store(g["rdx"], addr, MemOp.UQ)
@@ -117,13 +118,14 @@ def _every_op_tb() -> TranslationBlock:
 
 
 def _emit_lane_ops(b: IRBuilder, a: Temp, c: Temp) -> None:
-    """Every lane op (tcg2wasm.ir.ops_vec) on rax and rcx, folded into xmm0_lo."""
+    """Every lane op (tcg2wasm.ir.ops_vec, ops_vec_ext) on rax, rcx (and rdx), folded into xmm0_lo."""
     from tcg2wasm.ir.ops_vec import VEC_OPS
+    from tcg2wasm.ir.ops_vec_ext import VEC_EXT_OPS
 
     g = GLOBALS
     out = b.new_temp()
-    for d in VEC_OPS:
-        b.emit(d.name, out, *(a, c)[:d.n_in])
+    for d in VEC_OPS + VEC_EXT_OPS:
+        b.emit(d.name, out, *(a, c, g["rdx"])[:d.n_in])
         b.emit("xor_i64", g["xmm0_lo"], g["xmm0_lo"], out)
         b.emit("rotl_i64", g["xmm0_lo"], g["xmm0_lo"], g["rsi"])
 
@@ -138,6 +140,19 @@ def _emit_float_ops(b: IRBuilder, a: Temp, c: Temp) -> None:
         b.emit(d.name, out, *(a, c)[:d.n_in], *([9] if d.n_const else []))
         b.emit("xor_i64", g["xmm1_lo"], g["xmm1_lo"], out)
         b.emit("rotl_i64", g["xmm1_lo"], g["xmm1_lo"], g["rsi"])
+
+
+def _emit_x87_ops(b: IRBuilder, a: Temp, c: Temp) -> None:
+    """Every x87 op on rax/rcx (as significands) and rdx/rbx (as sign and exponent), into st0..st7."""
+    from tcg2wasm.ir.ops_x87 import X87_OPS
+
+    g = GLOBALS
+    value_inputs = (a, g["rdx"], c, g["rbx"], g["fpcw"], g["r8"])
+    for k, d in enumerate(X87_OPS):
+        outs = [g[f"st{(k + i) % 8}_{'lo' if i % 2 == 0 else 'hi'}"] for i in range(d.n_out - 1)] + [g["fpsw"]]
+        if d.n_out == 1:
+            outs = [g["fptag"]]
+        b.emit(d.name, *outs, *value_inputs[:d.n_in], *([1] * d.n_const))
 
 
 def test_every_op_tb_covers_the_op_table() -> None:
@@ -183,6 +198,8 @@ def _consts(draw: st.DrawFn, name: str) -> list[int]:
         return [int(draw(st.sampled_from(list(Cond))))]
     if name in ("setcond_f64", "setcond_f32"):
         return [draw(st.integers(0, 15))]  # tcg2wasm.ir.ops_float.FCond
+    if name == "x87_compare":
+        return [draw(st.integers(0, 1))]  # quiet
     if name in ("deposit_i64", "extract_i64", "sextract_i64"):
         pos = draw(st.integers(0, 63))
         return [pos, draw(st.integers(1, 64 - pos))]

@@ -28,6 +28,22 @@ OPTIONAL_FEATURES = {
     ("leaf1.ecx", model.CX16): [M.CMPXCHG16B],
     ("ext1.ecx", model.LAHF_LM): [M.LAHF, M.SAHF],
     ("ext1.ecx", model.ABM): [M.LZCNT],
+    ("leaf1.ecx", model.SSE3): [M.ADDSUBPD, M.ADDSUBPS, M.HADDPD, M.HADDPS, M.HSUBPD, M.HSUBPS, M.LDDQU, M.MOVDDUP,
+                                M.MOVSHDUP, M.MOVSLDUP, M.FISTTP],
+    ("leaf1.ecx", model.SSSE3): [M.PSHUFB, M.PALIGNR, M.PABSB, M.PABSW, M.PABSD, M.PSIGNB, M.PSIGNW, M.PSIGND,
+                                 M.PHADDW, M.PHADDD, M.PHADDSW, M.PHSUBW, M.PHSUBD, M.PHSUBSW, M.PMADDUBSW,
+                                 M.PMULHRSW],
+    ("leaf1.ecx", model.SSE41): [
+        M.BLENDPD, M.BLENDPS, M.BLENDVPD, M.BLENDVPS, M.DPPD, M.DPPS, M.EXTRACTPS, M.INSERTPS, M.MOVNTDQA,
+        M.MPSADBW, M.PACKUSDW, M.PBLENDVB, M.PBLENDW, M.PCMPEQQ, M.PEXTRB, M.PEXTRD, M.PEXTRQ, M.PEXTRW,
+        M.PHMINPOSUW, M.PINSRB, M.PINSRD, M.PINSRQ, M.PMAXSB, M.PMAXSD, M.PMAXUD, M.PMAXUW, M.PMINSB, M.PMINSD,
+        M.PMINUD, M.PMINUW, M.PMOVSXBW, M.PMOVSXBD, M.PMOVSXBQ, M.PMOVSXWD, M.PMOVSXWQ, M.PMOVSXDQ, M.PMOVZXBW,
+        M.PMOVZXBD, M.PMOVZXBQ, M.PMOVZXWD, M.PMOVZXWQ, M.PMOVZXDQ, M.PMULDQ, M.PMULLD, M.PTEST, M.ROUNDPD,
+        M.ROUNDPS, M.ROUNDSD, M.ROUNDSS],
+    ("leaf1.ecx", model.SSE42): [M.CRC32, M.PCMPESTRI, M.PCMPESTRM, M.PCMPISTRI, M.PCMPISTRM, M.PCMPGTQ],
+    ("leaf1.ecx", model.MOVBE): [M.MOVBE],
+    ("leaf7.ebx", model.BMI1): [M.ANDN, M.BEXTR, M.BLSI, M.BLSMSK, M.BLSR, M.TZCNT],
+    ("leaf7.ebx", model.BMI2): [M.BZHI, M.MULX, M.PDEP, M.PEXT, M.RORX, M.SARX, M.SHLX, M.SHRX],
 }
 #: SSE2 integer instructions glibc's string routines are made of.
 GLIBC_SSE2_CORE = [M.MOVDQA, M.MOVDQU, M.PCMPEQB, M.PMOVMSKB, M.PMINUB, M.PXOR, M.POR, M.PAND, M.MOVD, M.MOVQ,
@@ -41,7 +57,8 @@ def _ascii(*regs: int) -> str:
 def _feature_regs() -> dict[str, int]:
     _, _, ecx1, edx1 = cpuid(1)
     _, _, ecx_ext, edx_ext = cpuid(0x8000_0001)
-    return {"leaf1.ecx": ecx1, "leaf1.edx": edx1, "ext1.ecx": ecx_ext, "ext1.edx": edx_ext}
+    return {"leaf1.ecx": ecx1, "leaf1.edx": edx1, "ext1.ecx": ecx_ext, "ext1.edx": edx_ext,
+            "leaf7.ebx": cpuid(7, 0)[1]}
 
 
 def test_vendor_brand_and_max_leaves() -> None:
@@ -63,12 +80,13 @@ def test_baseline_x86_64_is_advertised() -> None:
         assert regs["ext1.edx"] >> bit & 1, bit
 
 
-def test_nothing_beyond_sse2_is_advertised() -> None:
+def test_nothing_beyond_x86_64_v2_is_advertised() -> None:
     ecx = _feature_regs()["leaf1.ecx"]
-    sse3, ssse3, fma, sse41, sse42, movbe, aes, xsave, osxsave, avx = 0, 9, 12, 19, 20, 22, 25, 26, 27, 28
-    for bit in (sse3, ssse3, fma, sse41, sse42, movbe, aes, xsave, osxsave, avx):
+    pclmulqdq, fma, aes, xsave, osxsave, avx, f16c, rdrand = 1, 12, 25, 26, 27, 28, 29, 30
+    for bit in (pclmulqdq, fma, aes, xsave, osxsave, avx, f16c, rdrand):
         assert not ecx >> bit & 1, bit
-    assert cpuid(7, 0) == (0, 0, 0, 0)
+    assert cpuid(7, 0) == (0, 1 << model.BMI1 | 1 << model.BMI2, 0, 0)  # no AVX2, no ERMS...
+    assert cpuid(7, 1) == (0, 0, 0, 0)
     assert cpuid(0xD, 0) == (0, 0, 0, 0)
 
 
@@ -82,6 +100,7 @@ def test_advertised_optional_features_are_lifted() -> None:
     # no other bit is set in the feature registers that carry optional features
     assert {b for b in range(32) if regs["leaf1.ecx"] >> b & 1} <= known
     assert {b for b in range(32) if regs["ext1.ecx"] >> b & 1} <= known
+    assert {b for b in range(32) if regs["leaf7.ebx"] >> b & 1} <= known
     assert {b for b in range(32) if regs["leaf1.edx"] >> b & 1} == baseline
     assert all(m in SEMANTICS for m in GLIBC_SSE2_CORE)
 
@@ -96,7 +115,7 @@ def test_cache_leaves_are_consistent() -> None:
         sizes.append(((eax >> 5) & 7, eax & 0x1F, ways * line * (ecx + 1)))
     assert sizes == [(1, 1, 32 << 10), (1, 2, 32 << 10), (2, 3, 2 << 20)]
     assert cpuid(0x8000_0006)[2] >> 16 == 2048  # L2 in KiB, as in leaf 4
-    assert cpuid(1, 5) == cpuid(1, 0)  # only leaf 4 depends on the subleaf
+    assert cpuid(1, 5) == cpuid(1, 0)  # only leaves 4 and 7 depend on the subleaf
     assert cpuid(0x4000_0000) == (0, 0, 0, 0)  # outside the table
 
 
@@ -113,7 +132,7 @@ def test_machine_answers_the_model(engine: str, leaf: int, subleaf: int) -> None
 
 
 def test_glibc_string_routines_run_lifted(tmp_path: Path) -> None:
-    """With the model, glibc picks its SSE2 routines; every instruction of the run is lifted."""
+    """With the model, glibc picks its SSE2/SSSE3/SSE4 routines; every instruction of the run is lifted."""
     stats = tmp_path / "stats.json"
     program = ROOT / "guests" / "bin" / "strings.glibc"
     cmd = [sys.executable, "-m", "tcg2wasm", "run", "--stats-json", str(stats), str(program), "one", "two"]

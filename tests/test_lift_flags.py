@@ -93,6 +93,7 @@ def test_lifted_not_fallback(src: str) -> None:
     assert tb.n_insns == 1
 
 
-def test_enter_16bit_operand_size_falls_back() -> None:
+def test_enter_16bit_operand_size_is_lifted() -> None:
+    """Lifted since issue 11 (it writes only BP, as the CPU; tests/test_lift_address_size.py checks every level)."""
     _, tb = _single_tb("data16 enter 8, 0")
-    assert tb.fallback_insns == 1
+    assert tb.fallback_insns == 0 and tb.n_insns == 1

@@ -1,4 +1,4 @@
-"""The x87 control word: fnstcw and fldcw against Unicorn, and the fallback rounding by the lifted fldcw.
+"""The x87 control word: fnstcw and fldcw against Unicorn, and rounding by the control word fldcw set.
 
 Unicorn keeps all 16 bits fldcw loads; the CPU reads bit 6 as 1 and bits 7 and
 13-15 as 0 (``abi.fpcw_as_loaded``). The differential tests draw control words
@@ -91,9 +91,9 @@ def test_control_word_instructions_are_lifted() -> None:
     assert out.stop == "end" and fallbacks == 0
 
 
-# -- the fallback rounds by the lifted control word ------------------------------------------------------
+# -- x87 arithmetic rounds by the lifted control word (all lifted: tests/test_x87_native.py is the CPU check) --
 def _compare_machine(code: bytes, regs: dict[str, int], data: bytes, engine: str) -> tuple[bytes, int]:
-    """Run a snippet with fallback instructions on a Machine and in Unicorn alone; return data and fallbacks."""
+    """Run a snippet on a Machine and in Unicorn; return our data area and the fallback count."""
     want = run_unicorn(code, regs, data)
     got, fallbacks = run_machine(code, regs, data, engine)
     assert (got.stop, got.stop_pc) == (want.stop, want.stop_pc)
@@ -110,7 +110,7 @@ ROUNDED = {  # value -> fistp result under (nearest, down, up, toward zero)
 @pytest.mark.parametrize("engine", MACHINE_ENGINES)
 @pytest.mark.parametrize("mode", range(4))
 def test_fistp_rounds_by_the_lifted_fldcw(engine: str, mode: int) -> None:
-    """fldcw (lifted) then fld/fistp (Unicorn): each value is rounded by the mode fldcw set, as in Unicorn alone."""
+    """fldcw then fld/fistp: each value is rounded by the mode fldcw set, as in Unicorn; nothing falls back."""
     words = (RC_NEAREST, RC_DOWN, RC_UP, RC_TRUNCATE)
     loads = "\n".join(f"fld qword ptr [rdi+{16 + 8 * i}]\nfistp dword ptr [rdi+{64 + 4 * i}]" for i in range(5))
     code = assemble(f"fldcw [rdi]\n{loads}\nfnstcw [rdi+2]")
@@ -119,33 +119,33 @@ def test_fistp_rounds_by_the_lifted_fldcw(engine: str, mode: int) -> None:
         memory, fallbacks = _compare_machine(code, {"rdi": DATA_ADDR, "fpcw": start}, data, engine)
         results = struct.unpack("<5i", memory[64:84])
         assert results == tuple(r[mode] for r in ROUNDED.values())
-        assert fallbacks == 10  # fld and fistp; fldcw and fnstcw are lifted
+        assert fallbacks == 0
 
 
 @pytest.mark.parametrize("engine", MACHINE_ENGINES)
-def test_control_word_set_by_the_fallback_is_read_back(engine: str) -> None:
-    """fninit (Unicorn) resets the word fldcw (lifted) set; the next fnstcw (lifted) sees 0x037F."""
+def test_control_word_reset_by_fninit(engine: str) -> None:
+    """fninit resets the word fldcw set; the next fnstcw sees 0x037F."""
     code = assemble("fldcw [rdi]\nfnstcw [rdi+2]\nfninit\nfnstcw [rdi+4]")
     memory, fallbacks = _compare_machine(code, {"rdi": DATA_ADDR}, RC_TRUNCATE.to_bytes(2, "little"), engine)
-    assert struct.unpack("<3H", memory[:6]) == (RC_TRUNCATE, RC_TRUNCATE, FPCW_DEFAULT) and fallbacks == 1
+    assert struct.unpack("<3H", memory[:6]) == (RC_TRUNCATE, RC_TRUNCATE, FPCW_DEFAULT) and fallbacks == 0
 
 
 @pytest.mark.parametrize("engine", MACHINE_ENGINES)
-def test_reserved_bits_loaded_by_the_fallback_read_as_on_the_cpu(engine: str) -> None:
-    """fldenv (Unicorn) of a word with reserved bits: the engines keep them as the CPU does (Unicorn keeps all)."""
+def test_reserved_bits_loaded_by_fldenv_read_as_on_the_cpu(engine: str) -> None:
+    """fldenv of a word with reserved bits: the engines keep them as the CPU does (Unicorn keeps all)."""
     code = assemble("fnstenv [rdi]\nmov word ptr [rdi], 0xffff\nfldenv [rdi]\nfnstcw [rdi+0x40]")
     out, fallbacks = run_machine(code, {"rdi": DATA_ADDR}, engine=engine)
-    assert out.stop == "end" and out.regs["fpcw"] == CPU_FPCW[0xFFFF] and fallbacks == 2
+    assert out.stop == "end" and out.regs["fpcw"] == CPU_FPCW[0xFFFF] and fallbacks == 0
     assert int.from_bytes(out.memory[DATA_ADDR][0x40:0x42], "little") == CPU_FPCW[0xFFFF]
     assert run_unicorn(code, {"rdi": DATA_ADDR}).regs["fpcw"] == 0xFFFF
 
 
 def test_fstcw_is_wait_then_fnstcw() -> None:
-    """iced-x86 decodes fstcw as two instructions: wait (fallback) and fnstcw (lifted)."""
+    """iced-x86 decodes fstcw as two instructions, wait and fnstcw; both are lifted."""
     code = assemble("fstcw [rdi]")
     assert code[:1] == b"\x9b"
     out, fallbacks = run_machine(code, {"rdi": DATA_ADDR, "fpcw": RC_UP})
-    assert out.stop == "end" and int.from_bytes(out.memory[DATA_ADDR][:2], "little") == RC_UP and fallbacks == 1
+    assert out.stop == "end" and int.from_bytes(out.memory[DATA_ADDR][:2], "little") == RC_UP and fallbacks == 0
 
 
 # -- Machine API -------------------------------------------------------------------------------------
@@ -156,3 +156,21 @@ def test_machine_fpcw_register() -> None:
     assert m.reg_read("FPCW") == RC_TRUNCATE
     with pytest.raises(RegisterError, match="16 bits"):
         m.reg_write("fpcw", 0x1_0000)
+
+
+def test_machine_x87_registers() -> None:
+    """st0-st7 by stack position (80 bits), the status and tag words and the last-instruction pointer."""
+    code = assemble("fld1\nfldpi\nfaddp\nfld1")
+    m = Machine()
+    m.mem_map(CODE_ADDR, 0x1000, "rx")
+    m.mem_write(CODE_ADDR, code)
+    assert m.run(CODE_ADDR, until=CODE_ADDR + len(code)).kind == "until"
+    assert m.reg_read("st0") == 0x3FFF_8000_0000_0000_0000  # 1.0
+    assert m.reg_read("st1") == 0x4001_8487_ED51_10B4_611A  # pi + 1
+    assert (m.reg_read("fpsw"), m.reg_read("fptag")) == (0x3020, 0b11)  # TOP 6, PE
+    assert m.reg_read("fpip") == CODE_ADDR + len(code) - 2
+    m.reg_write("st1", 0x4000_C90F_DAA2_2168_C235)
+    assert m.reg_read("ST1") == 0x4000_C90F_DAA2_2168_C235
+    with pytest.raises(RegisterError, match="80 bits"):
+        m.reg_write("st0", 1 << 80)
+    assert "st0" not in m.regs()  # the default snapshot is what Unicorn holds too

@@ -190,7 +190,7 @@ def _region(next_pc: int, code: Exit) -> str:
 def rt() -> WasmRuntime:
     runtime = WasmRuntime()
     runtime.define_host_imports({"ld_slow": lambda a, m: 0, "st_slow": lambda a, v, m: None,
-                                 "div128": lambda nl, nh, d, s: 0})
+                                 "div128": lambda nl, nh, d, s: 0, "x87": lambda *args: 0})
     runtime.jc_clear()
     runtime.state_write("stop_pc", 2**64 - 1)
     return runtime
@@ -259,7 +259,7 @@ def test_host_helper_sees_unsigned_values() -> None:
         return 2**64 - 2
 
     runtime.define_host_imports({"ld_slow": ld_slow, "st_slow": lambda a, v, m: None,
-                                 "div128": lambda nl, nh, d, s: 0})
+                                 "div128": lambda nl, nh, d, s: 0, "x87": lambda *args: 0})
     wat = f"""(module (import "env" "ld_slow" (func $ld (param i64 i32) (result i64)))
       (import "env" "memory" (memory 1 {abi.MAX_WASM_PAGES}))
       (func (export "region") (result i32)
@@ -307,7 +307,7 @@ def test_backend_region_loops_inside_wasm_and_matches_interpreter() -> None:
         return guest.load(addr, 1 << (memop & 3))
 
     runtime.define_host_imports({"ld_slow": ld_slow, "st_slow": lambda a, v, m: None,
-                                 "div128": lambda nl, nh, d, s: 0})
+                                 "div128": lambda nl, nh, d, s: 0, "x87": lambda *args: 0})
     runtime.jc_clear()
     runtime.state_write("stop_pc", 0x2000)
     tb = _loop_tb()

@@ -31,6 +31,8 @@ from tcg2wasm.backend.bn import I64, NONE, Expr
 from tcg2wasm.backend.bn import Op as W
 from tcg2wasm.backend.emit_float import FLOAT_EMITTERS
 from tcg2wasm.backend.emit_vec import VEC_EMITTERS
+from tcg2wasm.backend.emit_vec_ext import VEC_EXT_EMITTERS
+from tcg2wasm.backend.emit_x87 import X87_EMITTERS
 from tcg2wasm.ir.core import Op
 from tcg2wasm.ir.ops import OPS, Cond, Exit, memop_signed, memop_size
 
@@ -478,7 +480,9 @@ EMITTERS: dict[str, Emitter] = {
 }
 
 EMITTERS.update(VEC_EMITTERS)  # the op families' emitters, defined in their own modules
+EMITTERS.update(VEC_EXT_EMITTERS)
 EMITTERS.update(FLOAT_EMITTERS)
+EMITTERS.update(X87_EMITTERS)
 
 
 def missing_emitters() -> list[str]:

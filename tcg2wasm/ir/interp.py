@@ -35,6 +35,7 @@ from tcg2wasm.ir.prepare import (
     META_KEY,
     MOV,
     MOVCOND,
+    MULTI,
     PURE,
     SETCOND,
     STORE,
@@ -177,6 +178,9 @@ def _less_common_step(kind: int, a: Any, b: Any, c: Any, d: Any, v: list[int], m
         v[b] = a(*[v[x] for x in c], *d)
     elif kind == TWO_OUTPUT:
         v[b], v[c] = two_output_values(a, [v[x] for x in d])
+    elif kind == MULTI:
+        for out, value in zip(b, a(*[v[x] for x in c], *d), strict=True):
+            v[out] = value
     elif kind == TRAPCOND:
         return _TRAPPED if a(v[b], v[c]) else None
     elif kind == EXIT_TB:
@@ -214,6 +218,11 @@ def _run_tb_reference(tb: TranslationBlock, values: list[int], mem: GuestMemory,
             if d.fold is not None:
                 args = [v[t.index] for t in op.inputs] + op.consts
                 v[op.args[0].index] = d.fold(*args)
+                continue
+            if d.multi is not None:
+                results = d.multi(*[v[t.index] for t in op.inputs], *op.consts)
+                for t, value in zip(op.outputs, results, strict=True):
+                    v[t.index] = value
                 continue
             match name:
                 case "insn_start":

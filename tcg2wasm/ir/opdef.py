@@ -165,8 +165,10 @@ class OpDef:
     """One row of the op table.
 
     ``fold`` gives the semantics of pure single-output ops (inputs then
-    constants, all unsigned 64-bit); ops without it are executed by the
-    interpreter's special cases and never constant-folded.
+    constants, all unsigned 64-bit); ``multi`` that of pure ops with several
+    outputs (a tuple of ``n_out`` values); ops with neither are executed by
+    the interpreter's special cases. Neither kind of op is constant-folded
+    through ``multi``.
     """
 
     name: str
@@ -176,6 +178,7 @@ class OpDef:
     flags: int = OpFlag.NONE
     fold: PureFn | None = None
     doc: str = ""
+    multi: Callable[..., tuple[int, ...]] | None = None
 
     @property
     def n_args(self) -> int:

@@ -35,6 +35,8 @@ from tcg2wasm.ir.opdef import (
 )
 from tcg2wasm.ir.ops_float import FLOAT_OPS  # IEEE binary32/binary64 with x86 semantics
 from tcg2wasm.ir.ops_vec import VEC_OPS  # lane ops on 64-bit halves of xmm registers
+from tcg2wasm.ir.ops_vec_ext import VEC_EXT_OPS  # the lane ops SSSE3 and SSE4 add
+from tcg2wasm.ir.ops_x87 import X87_OPS  # 80-bit extended arithmetic of the x87
 
 __all__ = [
     "COND_TESTS", "CORE_OPS", "INVERTED_COND", "MASK64", "OPS", "OP_DEFS", "Cond", "CondTest", "Excp", "Exit",
@@ -164,5 +166,5 @@ CORE_OPS: tuple[OpDef, ...] = (
           doc="leave translated code with Exit code $code, rip = $pc; consts code, pc"),
 )
 
-OP_DEFS: tuple[OpDef, ...] = CORE_OPS + VEC_OPS + FLOAT_OPS
+OP_DEFS: tuple[OpDef, ...] = CORE_OPS + VEC_OPS + VEC_EXT_OPS + FLOAT_OPS + X87_OPS
 OPS: dict[str, OpDef] = {d.name: d for d in OP_DEFS}

@@ -70,6 +70,7 @@ EXIT_TB = 18  # (EXIT_TB, code, pc)
 FAIL = 19  # (FAIL, exception class, argument): what the op-by-op loop would raise there
 ADD = 20  # (ADD, o, a, b): o = (a + b) mod 2**64
 SUB = 21  # (SUB, o, a, b): o = (a - b) mod 2**64
+MULTI = 22  # (MULTI, fn, output indexes, input indexes, constants): a pure op with several outputs
 
 META_KEY = "tcg2wasm.ir.prepare"
 
@@ -226,6 +227,12 @@ def _two_output(name: str) -> Builder:
     return lambda args: (TWO_OUTPUT, name, args[0].index, args[1].index, tuple(t.index for t in args[2:]))
 
 
+def _multi(d: OpDef) -> Builder:
+    fn, n_out, n_in = d.multi, d.n_out, d.n_in
+    return lambda args: (MULTI, fn, tuple(t.index for t in args[:n_out]),
+                         tuple(t.index for t in args[n_out:n_out + n_in]), tuple(args[n_out + n_in:]))
+
+
 def _field(mask: int) -> Builder:
     return lambda args: (FIELD, args[0].index, args[1].index, 0, mask)
 
@@ -283,6 +290,8 @@ def _builders() -> dict[str, Builder]:
             builders[name] = _pure(d, BUILTIN_FOLDS.get(name, _fold_of(d)))
         elif name in ("mulu2_i64", "muls2_i64", "divu2_i64", "divs2_i64"):
             builders[name] = _two_output(name)
+        elif d.multi is not None:
+            builders[name] = _multi(d)
         else:  # replaced below if it is one of the interpreter's special ops
             builders[name] = _not_interpreted(name)
     builders.update({

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ def make_cpu(engine: str):
         from tcg2wasm.oracle.uc_machine import UnicornMachine
         return UnicornMachine()
     from tcg2wasm import Machine
-    return Machine(engine=engine, cold_tier=os.environ.get("TCG2WASM_COLD_TIER", "unicorn"), translation_cache=True)
+    default_tier = "unicorn" if importlib.util.find_spec("unicorn") is not None else "interp"  # pip uninstall unicorn
+    return Machine(engine=engine, cold_tier=os.environ.get("TCG2WASM_COLD_TIER", default_tier), translation_cache=True)
 
 
 @dataclass

@@ -363,6 +363,7 @@ FOLDERS: dict[str, Folder] = {
 NOT_FOLDED: frozenset[str] = frozenset({
     "mulu2_i64", "muls2_i64", "divu2_i64", "divs2_i64",  # two outputs
     "qemu_st_i64",  # a side effect only
+    "x87_arith", "x87_unary", "x87_unary2", "x87_load", "x87_store", "x87_const",  # several outputs
     "insn_start", "set_label", "br", "goto_tb", "goto_ptr", "exit_tb",  # markers and control flow
 })
 

@@ -4,9 +4,11 @@ x86-64's baseline (FPU, TSC, CX8, CMOV, MMX, FXSR, SSE, SSE2, and in the
 extended leaves SYSCALL, NX, LM) is always advertised: every x86-64 program
 may assume it, and what the lifter lacks of it still runs through the Unicorn
 fallback. Beyond the baseline only features whose instructions are lifted are
-advertised (CX16, POPCNT, LAHF/SAHF, LZCNT); nothing of SSE3 and later, AVX
-or leaf 7. So glibc's ifunc resolvers pick the SSE2 string routines, which
-run as translated code.
+advertised: the rest of x86-64-v2 (SSE3, SSSE3, SSE4.1, SSE4.2, POPCNT, CX16,
+LAHF/SAHF), LZCNT, BMI1, BMI2 and MOVBE; nothing of AVX, AES, XSAVE (leaf 7
+has BMI1 and BMI2 only). So glibc's ifunc
+resolvers pick their SSE2/SSSE3/SSE4 routines, which run as translated code.
+(The MMX forms of the SSSE3 instructions are not lifted: they fall back.)
 
 The cache leaves (2 and 4) describe 32 KiB L1 data and instruction caches
 and a 2 MiB L2, so that libc's tuning thresholds come out sensible. Leaves
@@ -18,14 +20,16 @@ from __future__ import annotations
 Regs = tuple[int, int, int, int]  # eax, ebx, ecx, edx
 
 VENDOR = "GenuineIntel"
-BRAND = "tcg2wasm x86-64 SSE2 translator"
+BRAND = "tcg2wasm x86-64-v2 translator"
 MAX_BASIC_LEAF = 7
 MAX_EXTENDED_LEAF = 0x8000_0008
 
 # Leaf 1, edx.
 FPU, TSC, CX8, CMOV, MMX, FXSR, SSE, SSE2 = 0, 4, 8, 15, 23, 24, 25, 26
 # Leaf 1, ecx.
-CX16, POPCNT = 13, 23
+SSE3, SSSE3, CX16, SSE41, SSE42, MOVBE, POPCNT = 0, 9, 13, 19, 20, 22, 23
+# Leaf 7 subleaf 0, ebx.
+BMI1, BMI2 = 3, 8
 # Leaf 0x80000001, ecx and edx.
 LAHF_LM, ABM = 0, 5
 SYSCALL, NX, LM = 11, 20, 29
@@ -67,12 +71,13 @@ def _brand_leaves() -> dict[int, Regs]:
 def _table() -> dict[tuple[int, int], Regs]:
     table: dict[tuple[int, int], Regs] = {
         (0, 0): _vendor_leaf(MAX_BASIC_LEAF),
-        (1, 0): (SIGNATURE, CLFLUSH_LINE_QWORDS << 8 | 1 << 16, _bits(CX16, POPCNT),
+        (1, 0): (SIGNATURE, CLFLUSH_LINE_QWORDS << 8 | 1 << 16, _bits(SSE3, SSSE3, CX16, SSE41, SSE42, MOVBE, POPCNT),
                  _bits(FPU, TSC, CX8, CMOV, MMX, FXSR, SSE, SSE2)),
         (2, 0): (0x0000_0001, 0, 0, 0x002C_307D),  # descriptors: 32K L1d (2c), 32K L1i (30), 2M L2 (7d)
         (4, 0): _cache_leaf4(1, 1, ways=8, sets=64),  # 32 KiB L1 data
         (4, 1): _cache_leaf4(2, 1, ways=8, sets=64),  # 32 KiB L1 instruction
         (4, 2): _cache_leaf4(3, 2, ways=16, sets=2048),  # 2 MiB L2 unified
+        (7, 0): (0, _bits(BMI1, BMI2), 0, 0),  # eax = 0: no further subleaves
         (MAX_EXTENDED_LEAF & 0x8000_0000, 0): (MAX_EXTENDED_LEAF, 0, 0, 0),
         (0x8000_0001, 0): (0, 0, _bits(LAHF_LM, ABM), _bits(SYSCALL, NX, LM)),
         (0x8000_0006, 0): (0, 0, 2048 << 16 | 0x8 << 12 | 64, 0),  # L2: 2048 KiB, 16-way, 64-byte lines
@@ -83,9 +88,9 @@ def _table() -> dict[tuple[int, int], Regs]:
     return table
 
 
-#: (leaf, subleaf) -> (eax, ebx, ecx, edx); only leaf 4 depends on the subleaf.
+#: (leaf, subleaf) -> (eax, ebx, ecx, edx); only leaves 4 and 7 depend on the subleaf.
 CPUID_TABLE: dict[tuple[int, int], Regs] = _table()
-_SUBLEAF_LEAVES = frozenset({4})
+_SUBLEAF_LEAVES = frozenset({4, 7})
 
 
 def cpuid(leaf: int, subleaf: int = 0) -> Regs:

@@ -141,7 +141,7 @@ class ExitHandler:
         if region is not None:
             self._code.link(pc, region)
             return pc
-        if self._use_unicorn_tier and self.unlimited:
+        if self._use_unicorn_tier and self.unlimited and not self._unicorn_cpu().must_not_run(pc):
             return self._unicorn_miss(pc)
         try:
             entry_tb = self._translator.lifted(pc)

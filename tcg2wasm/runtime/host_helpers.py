@@ -1,4 +1,4 @@
-"""The host functions every region module imports (``abi.HOST_IMPORTS``): slow memory paths, 128-bit division.
+"""The host functions every region module imports (``abi.HOST_IMPORTS``): slow memory paths, 128-bit division, x87.
 
 Translated code calls them only off its fast paths: a soft-TLB miss or a
 page-crossing access, a store into a page holding translated code, a division
@@ -13,9 +13,11 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from tcg2wasm.abi import X87_OUTPUTS
 from tcg2wasm.cpu_state import MASK64
 from tcg2wasm.errors import GuestFault
 from tcg2wasm.ir.opdef import load_extend, memop_size, two_output_values
+from tcg2wasm.ir.ops_x87 import x87_host_call
 from tcg2wasm.runtime.memory import GuestMemory
 from tcg2wasm.runtime.stops import Stats
 from tcg2wasm.runtime.wasm_runtime import WasmRuntime
@@ -34,7 +36,7 @@ class HostHelpers:
     def install(self) -> None:
         """Define the helpers in the runtime's linker (and build the dispatcher that links them)."""
         self._rt.define_host_imports({name: _weak_method(fn) for name, fn in (
-            ("ld_slow", self.ld_slow), ("st_slow", self.st_slow), ("div128", self.div128))})
+            ("ld_slow", self.ld_slow), ("st_slow", self.st_slow), ("div128", self.div128), ("x87", self.x87))})
 
     def ld_slow(self, addr: int, memop: int) -> int:
         self._stats.host_calls += 1
@@ -58,6 +60,13 @@ class HostHelpers:
         quotient, remainder = two_output_values("divs2_i64" if is_signed else "divu2_i64", [nl, nh, d])
         self._rt.state_write("scratch", remainder & MASK64)
         return quotient
+
+    def x87(self, code: int, *args: int) -> int:
+        """An x87 op (``ir.ops_x87``): its first output; the others go to ``state.x87_out1``..."""
+        first, *rest = x87_host_call(code, args)
+        for field, value in zip(X87_OUTPUTS, rest, strict=False):
+            self._rt.state_write(field, value)
+        return first
 
     def _raise_pending(self, fault: GuestFault) -> None:
         self._rt.state_write("fault_kind", int(fault.kind))

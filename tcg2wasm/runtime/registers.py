@@ -12,7 +12,17 @@ import ctypes
 from collections.abc import Iterable
 
 from tcg2wasm import abi
-from tcg2wasm.cpu_state import FLAG_BITS, GLOBAL_INDEX, GPR_NAMES, MASK64, RFLAGS_FIXED, SEG_BASE_NAMES, XMM_NAMES
+from tcg2wasm.cpu_state import (
+    FLAG_BITS,
+    GLOBAL_INDEX,
+    GPR_NAMES,
+    MASK64,
+    RFLAGS_FIXED,
+    SEG_BASE_NAMES,
+    X87_REG_NAMES,
+    X87_STATE_NAMES,
+    XMM_NAMES,
+)
 from tcg2wasm.errors import RegisterError
 from tcg2wasm.runtime.wasm_runtime import WasmRuntime
 
@@ -43,8 +53,14 @@ def _subregisters() -> dict[str, tuple[str, int, int]]:
 SUBREGISTERS = _subregisters()
 #: The full registers the API names (the views of SUBREGISTERS come on top).
 REGISTERS: tuple[str, ...] = GPR_NAMES + ("rip", "rflags") + SEG_BASE_NAMES + XMM_NAMES + ("mxcsr", "fpcw")
+#: Registers reg_read/reg_write also know but ``REGISTERS`` (the default of snapshots) leaves out:
+#: the x87 stack st0-st7 (80 bits: significand, then sign and exponent; by stack position) and the
+#: x87 status, tag and last-instruction state (docs/x87.md).
+X87_REGISTERS: tuple[str, ...] = X87_REG_NAMES + X87_STATE_NAMES
 _XMM_LO = {name: GLOBAL_INDEX[f"{name}_lo"] for name in XMM_NAMES}  # the _hi half follows it
-_WIDTHS = {name: 128 for name in XMM_NAMES} | {"fpcw": 16}  # full registers that are not 64 bits wide
+_ST_LO = {name: GLOBAL_INDEX[f"{name}_lo"] for name in X87_REG_NAMES}
+_WIDTHS = ({name: 128 for name in XMM_NAMES} | {name: 80 for name in X87_REG_NAMES}
+           | {"fpcw": 16, "fpsw": 16, "fptag": 8, "fpop": 11})  # full registers that are not 64 bits wide
 _FLAG_MASK = sum(1 << bit for bit in FLAG_BITS.values())
 _FLAG_INDEX_BITS = tuple((GLOBAL_INDEX[flag], bit) for flag, bit in FLAG_BITS.items())
 
@@ -104,6 +120,8 @@ class RegisterFile:
             return view[index]
         if name in _XMM_LO:
             return view[_XMM_LO[name]] | view[_XMM_LO[name] + 1] << 64
+        if name in _ST_LO:
+            return view[_ST_LO[name]] | (view[_ST_LO[name] + 1] & 0xFFFF) << 64
         if name == "rflags":
             value = self._rt.state_read("rflags_rest") | RFLAGS_FIXED
             for index, bit in _FLAG_INDEX_BITS:
@@ -112,7 +130,7 @@ class RegisterFile:
         return self._rt.state_read(name)
 
     def write_full(self, name: str, value: int) -> None:
-        if name in _XMM_LO:
+        if name in _XMM_LO or name in _ST_LO:
             self._rt.state_write(f"{name}_lo", value & MASK64)
             self._rt.state_write(f"{name}_hi", (value >> 64) & MASK64)
             return
@@ -129,6 +147,6 @@ class RegisterFile:
 def canonical_name(name: str) -> str:
     """The register's lower-case name; unknown names raise ``RegisterError`` listing the known ones."""
     key = name.lower() if isinstance(name, str) else name
-    if key not in REGISTERS and key not in SUBREGISTERS:
+    if key not in REGISTERS and key not in SUBREGISTERS and key not in X87_REGISTERS:
         raise RegisterError(f"unknown register {name!r}; known: {', '.join(REGISTERS)} and their sub-registers")
     return key

@@ -20,6 +20,11 @@ restart of the instruction. Stores by translated code or the host into pages
 that are both writable and executable are watched (``GuestMemory.watch_exec_writes``)
 and drop whatever Unicorn translated there.
 
+Pages holding x87 instructions are mapped without execute permission
+(``runtime/x87_pages.py``): Unicorn's x87 is neither the CPU's nor shared with
+translated code, so a fetch there stops the slice before the instruction and
+the machine runs that code itself (``must_not_run``).
+
 Unicorn cannot count instructions without a per-instruction hook, so slices
 run only in runs without an instruction budget, and what they execute is
 counted in ``Stats.unicorn_seconds``, not in ``guest_insns``.
@@ -31,7 +36,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from unicorn import UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_MEM_WRITE_PROT, Uc, UcError
+from unicorn import UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, UC_MEM_FETCH_PROT, UC_MEM_WRITE_PROT, Uc, UcError
 from unicorn import x86_const as X
 
 from tcg2wasm import abi
@@ -41,10 +46,11 @@ from tcg2wasm.runtime.block_counter import BlockCounter
 from tcg2wasm.runtime.block_counter import available as block_counter_available
 from tcg2wasm.runtime.code_cache import CodeCache
 from tcg2wasm.runtime.cpuid import cpuid
-from tcg2wasm.runtime.memory import PERM_W, GuestMemory, format_perms
+from tcg2wasm.runtime.memory import PERM_W, PERM_X, GuestMemory, format_perms
 from tcg2wasm.runtime.registers import RegisterFile
 from tcg2wasm.runtime.stops import Stats
 from tcg2wasm.runtime.wasm_runtime import WasmRuntime
+from tcg2wasm.runtime.x87_pages import cached_x87_pages, x87_pages
 from tcg2wasm.ucadapter import (
     ACCESS_FAULTS,
     VECTOR_FAULTS,
@@ -104,6 +110,10 @@ class UnicornCPU:
         self._layout_version = -1
         self._code_version = -1
         self._protected: set[int] = set()  # pages write-protected in Unicorn because they hold translations
+        self._x87_runs: dict[tuple[int, int], set[int]] = {}  # executable run (addr, size) -> its x87 pages
+        self._x87_pages: set[int] = set()  # mapped without execute permission: Unicorn must not run them
+        self._x87_stops: set[int] = set()  # pcs where a fetch from such a page stopped a slice
+        self._rescan: set[int] = set()  # executable pages written since they were scanned
         self._exits: frozenset[int] = frozenset()
         self._exits_from: frozenset[int] = frozenset()  # the compiled pcs the exits were made from
         self._exits_time = 0.0
@@ -151,6 +161,66 @@ class UnicornCPU:
     def _forget_translations(self, addr: int, size: int) -> None:
         """Host or translated code wrote executable memory: Unicorn's own translations there go."""
         self.uc.ctl_remove_cache(addr, min(addr + max(size, 1), MASK64))
+        end = min(addr + max(size, 1), MASK64)
+        self._rescan.update(range(addr >> abi.PAGE_BITS, ((end - 1) >> abi.PAGE_BITS) + 1))
+
+    # -- x87 code: never run by Unicorn ----------------------------------------------------------
+    def must_not_run(self, pc: int) -> bool:
+        """Whether the code at ``pc`` holds x87 instructions Unicorn must not run (runtime/x87_pages.py)."""
+        if self._layout_version != self._memory.layout_version:
+            self._sync_layout()
+        if self._rescan:
+            self._rescan_written()
+        return pc in self._x87_stops or (pc >> abi.PAGE_BITS) in self._x87_pages
+
+    def _scan_layout(self) -> None:
+        """The x87 pages of every executable run (runs scanned before are not decoded again)."""
+        runs: dict[tuple[int, int], set[int]] = {}
+        for run in self._memory.host_runs():
+            if run.perms & PERM_X:
+                key = (run.addr, run.size)
+                known = self._x87_runs.get(key)
+                if known is None:
+                    known = cached_x87_pages(self._memory.read(run.addr, run.size), run.addr)
+                runs[key] = known
+        self._x87_runs = runs
+        self._x87_pages = set().union(*runs.values()) if runs else set()
+        self._rescan.clear()
+
+    def _rescan_written(self) -> None:
+        """Pages written since their scan: decoded again from their start, their protection made to match."""
+        for page in sorted(self._rescan):
+            entry = self._memory.page(page << abi.PAGE_BITS)
+            if entry is None or not entry.perms & PERM_X:
+                continue
+            holds_x87 = bool(x87_pages(self._memory.read(page << abi.PAGE_BITS, abi.PAGE_SIZE), page << abi.PAGE_BITS)
+                             & {page})
+            if holds_x87 != (page in self._x87_pages):
+                (self._x87_pages.add if holds_x87 else self._x87_pages.discard)(page)
+                self._protect_page(page)
+        written = self._rescan
+        self._rescan = set()
+        for key in [k for k in self._x87_runs if any(k[0] >> abi.PAGE_BITS <= p < (k[0] + k[1]) >> abi.PAGE_BITS
+                                                     for p in written)]:
+            del self._x87_runs[key]  # its contents changed: scanned again at the next layout change
+
+    def _uc_perms(self, page: int) -> int | None:
+        """Unicorn's permissions for ``page``: the guest's, without write while it holds translations
+        and without execute while it holds x87 code."""
+        entry = self._memory.page(page << abi.PAGE_BITS)
+        if entry is None:
+            return None
+        perms = entry.perms
+        if page in self._protected:
+            perms &= ~PERM_W
+        if page in self._x87_pages:
+            perms &= ~PERM_X
+        return perms_to_uc(format_perms(perms))
+
+    def _protect_page(self, page: int) -> None:
+        perms = self._uc_perms(page)
+        if perms is not None:
+            self.uc.mem_protect(page << abi.PAGE_BITS, abi.PAGE_SIZE, perms)
 
     # -- keeping Unicorn's view right ---------------------------------------------------------
     def _prepare(self, pc: int) -> None:
@@ -286,6 +356,9 @@ class UnicornCPU:
         self._layout_version = self._memory.layout_version
         self._protected.clear()
         self._code_version = -1
+        self._scan_layout()
+        for page in sorted(self._x87_pages):
+            self._protect_page(page)
 
     def _sync_protection(self) -> None:
         wanted = set()
@@ -293,20 +366,27 @@ class UnicornCPU:
             entry = self._memory.page(page << abi.PAGE_BITS)
             if entry is not None and entry.perms & PERM_W:
                 wanted.add(page)
-        for page in sorted(wanted ^ self._protected):
-            entry = self._memory.page(page << abi.PAGE_BITS)
-            if entry is None:
-                continue
-            perms = entry.perms & ~PERM_W if page in wanted else entry.perms
-            self.uc.mem_protect(page << abi.PAGE_BITS, abi.PAGE_SIZE, perms_to_uc(format_perms(perms)))
+        changed = wanted ^ self._protected
         self._protected = wanted
+        for page in sorted(changed):
+            self._protect_page(page)
         self._code_version = self._memory.code_version
 
     # -- running -----------------------------------------------------------------------------
     def step(self, pc: int) -> tuple[Exit, int, SliceOutcome]:
-        """Run the one instruction at ``pc`` (the fallback executor)."""
+        """Run the one instruction at ``pc`` (the fallback executor), on an x87 page too."""
         self.uc.ctl_remove_cache(pc, min(pc + 16, MASK64))  # its bytes may have changed since last time
-        return self._run(pc, count=1)
+        self.must_not_run(pc)  # the layout and the x87 pages are current
+        pages = {pc >> abi.PAGE_BITS, (pc + 15) >> abi.PAGE_BITS} & self._x87_pages
+        self._x87_pages -= pages
+        try:
+            for page in pages:
+                self._protect_page(page)
+            return self._run(pc, count=1)
+        finally:
+            self._x87_pages |= pages
+            for page in pages:
+                self._protect_page(page)
 
     def run(self, pc: int) -> tuple[Exit, int, SliceOutcome]:
         """Run cold code from ``pc`` until a compiled pc, a host exit or a block that gets hot."""
@@ -368,6 +448,9 @@ class UnicornCPU:
         counter = self.counter
         hot = counter.take_hot() if counter is not None else None
         compiled = counter.take_stopped_at() if counter is not None else None
+        if error is not None and self._fetched_x87_page():
+            self._x87_stops.add(rip)  # stopped before code the machine runs itself
+            return Exit.CONTINUE, rip, SliceOutcome()
         if error is not None:
             return self._fault(error, rip)
         if self._syscall:
@@ -386,6 +469,11 @@ class UnicornCPU:
         if self._just_halted(rip):
             return Exit.HLT, rip, SliceOutcome()
         return Exit.CONTINUE, rip, SliceOutcome()
+
+    def _fetched_x87_page(self) -> bool:
+        if self._pending_access is None or self._pending_access[0] != UC_MEM_FETCH_PROT:
+            return False
+        return (self._pending_access[1] >> abi.PAGE_BITS) in self._x87_pages
 
     def _just_halted(self, rip: int) -> bool:
         try:

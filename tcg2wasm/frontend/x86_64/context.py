@@ -68,6 +68,7 @@ class LiftContext:
         self.pc = 0
         self.next_pc = 0
         self.ended = False  # the current instruction emitted a terminator
+        self.insn_bytes = b""  # its encoding (the x87 lifters store its opcode)
 
     # -- registers ---------------------------------------------------------
     def get_reg(self, reg: int) -> Temp:

@@ -43,12 +43,17 @@ def lift_jrcxz(ctx: LiftContext, ins: ix.Instruction) -> None:
     ctx.branch_if(ctx.b.setcondi(Cond.EQ, rcx, 0), ins.near_branch_target)
 
 
+_LOOP_ECX = {ix.Code.LOOP_REL8_64_ECX, ix.Code.LOOPE_REL8_64_ECX, ix.Code.LOOPNE_REL8_64_ECX}
+
+
 @semantics(M.LOOP, M.LOOPE, M.LOOPNE)
 def lift_loop(ctx: LiftContext, ins: ix.Instruction) -> None:
+    """rcx -= 1 and branch if rcx != 0 (and ZF for loope/loopne); under 0x67 the counter is ecx,
+    written as a 32-bit register (upper half cleared) and tested in 32 bits."""
     b = ctx.b
-    if ins.op_kind(0) != OK.NEAR_BRANCH64:
-        raise Unsupported("loop with 32-bit address size")
     rcx = b.addi(ctx.get_gpr("rcx"), -1)
+    if ins.code in _LOOP_ECX:
+        rcx = b.ext32u(rcx)
     ctx.set_gpr("rcx", rcx)
     taken = b.setcondi(Cond.NE, rcx, 0)
     if ins.mnemonic == M.LOOPE:

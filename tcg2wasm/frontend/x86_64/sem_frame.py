@@ -1,4 +1,4 @@
-"""Stack frames: enter (any nesting level) and leave, 64-bit operand size (leave also 16-bit)."""
+"""Stack frames: enter (any nesting level) and leave, 64- and 16-bit operand sizes."""
 
 from __future__ import annotations
 
@@ -18,23 +18,30 @@ def lift_enter(ctx: LiftContext, ins: ix.Instruction) -> None:
     """push rbp; copy level-1 frame pointers from the old frame; push the new frame; rsp -= size.
 
     The stores go to their final slots below the frame pointer directly (as
-    QEMU does) so rsp and rbp are written only once, after every access.
+    QEMU does) so rsp and rbp are written only once, after every access. With
+    the 0x66 prefix every push and copy is 16 bits wide (addresses stay 64-bit)
+    and only BP is written, the upper 48 bits of rbp are kept: measured on the
+    CPU (Unicorn writes all of rbp).
     """
-    if ins.code != C.ENTERQ_IMM16_IMM8:
-        raise Unsupported("enter with 16-bit operand size")
+    if ins.code == C.ENTERQ_IMM16_IMM8:
+        width = 8
+    elif ins.code == C.ENTERW_IMM16_IMM8:
+        width = 2
+    else:
+        raise Unsupported("enter form")
     b = ctx.b
     size = ins.immediate(0) & 0xFFFF
     level = ins.immediate(1) & _MAX_NESTING
     old_rbp = ctx.get_gpr("rbp")
-    frame = b.addi(ctx.get_gpr("rsp"), -8)
-    ctx.store(frame, old_rbp, 64)
+    frame = b.addi(ctx.get_gpr("rsp"), -width)
+    ctx.store(frame, old_rbp, 8 * width)
     if level:
         for i in range(1, level):
-            outer = ctx.load(b.addi(old_rbp, -8 * i), 64)
-            ctx.store(b.addi(frame, -8 * i), outer, 64)
-        ctx.store(b.addi(frame, -8 * level), frame, 64)
-    ctx.set_gpr("rbp", frame)
-    ctx.set_gpr("rsp", b.addi(frame, -(size + 8 * level)))
+            outer = ctx.load(b.addi(old_rbp, -width * i), 8 * width)
+            ctx.store(b.addi(frame, -width * i), outer, 8 * width)
+        ctx.store(b.addi(frame, -width * level), frame, 8 * width)
+    ctx.set_reg(ix.Register.RBP if width == 8 else ix.Register.BP, frame)
+    ctx.set_gpr("rsp", b.addi(frame, -(size + width * level)))
 
 
 @semantics(M.LEAVE)

@@ -13,10 +13,11 @@ of its TB::
     goto_tb next_pc
 
 Every iteration is a complete instruction execution, so a fault in iteration
-k leaves rcx/rsi/rdi as they were at its start. Only 64-bit addressing
-(rsi/rdi/rcx) is lifted; the 0x67 form (esi/edi/ecx) goes to the fallback.
-The source operand honours an fs/gs override; the destination is always es,
-whose base is 0 in 64-bit mode.
+k leaves rcx/rsi/rdi as they were at its start. With the 0x67 prefix
+(32-bit address size) the registers are esi/edi/ecx: addresses are their
+zero-extended values, and every update is a 32-bit register write (it clears
+the upper halves, as measured on the CPU). The source operand honours an fs/gs
+override; the destination is always es, whose base is 0 in 64-bit mode.
 """
 
 from __future__ import annotations
@@ -36,15 +37,16 @@ R = ix.Register
 
 _ACCUMULATOR = {8: R.AL, 16: R.AX, 32: R.EAX, 64: R.RAX}
 _ADDRESS64_KINDS = {OK.MEMORY_SEG_RSI, OK.MEMORY_ESRDI}
+_ADDRESS32_KINDS = {OK.MEMORY_SEG_ESI, OK.MEMORY_ESEDI}
 
 
 def _check_form(ins: ix.Instruction) -> int:
-    """Operand width in bits; raise Unsupported for SSE homonyms and 32-bit addressing."""
+    """Operand width in bits; raise Unsupported for SSE homonyms and 16-bit addressing."""
     if not ins.is_string_instruction:
         raise Unsupported("SSE form of a string mnemonic")
     memory_kinds = {ins.op_kind(i) for i in range(ins.op_count)} - {OK.REGISTER}
-    if not memory_kinds <= _ADDRESS64_KINDS:
-        raise Unsupported("string instruction with 32-bit address size")
+    if not (memory_kinds <= _ADDRESS64_KINDS or memory_kinds <= _ADDRESS32_KINDS):
+        raise Unsupported("string instruction with 16-bit address size")
     bits = 8 * ix.MemorySizeExt.size(ins.memory_size)
     if bits not in _ACCUMULATOR:
         raise Unsupported(f"string operand of {bits} bits")
@@ -58,25 +60,46 @@ def _step(ctx: LiftContext, bits: int) -> Temp:
     return b.movcond(Cond.EQ, ctx.flag("df"), b.const(0), b.const(size), b.const(-size))
 
 
+def _address_size(ctx: LiftContext) -> int:
+    """32 under the 0x67 prefix (esi/edi/ecx), else 64 (``_check_form`` refused the rest)."""
+    ins = ctx.ins
+    return 32 if any(ins.op_kind(i) in _ADDRESS32_KINDS for i in range(ins.op_count)) else 64
+
+
+def _address_reg(ctx: LiftContext, name: str) -> Temp:
+    """rsi/rdi/rcx as the address size reads them (esi/edi/ecx zero-extended under 0x67)."""
+    value = ctx.get_gpr(name)
+    return ctx.b.ext32u(value) if _address_size(ctx) == 32 else value
+
+
+def _set_address_reg(ctx: LiftContext, name: str, value: Temp) -> None:
+    """A write of rsi/rdi/rcx; under 0x67 it is a write of esi/edi/ecx (upper half cleared)."""
+    ctx.set_gpr(name, ctx.b.ext32u(value) if _address_size(ctx) == 32 else value)
+
+
 def _source_addr(ctx: LiftContext) -> Temp:
-    return ctx.add_segment(ctx.get_gpr("rsi"), ctx.ins.memory_segment)
+    return ctx.add_segment(_address_reg(ctx, "rsi"), ctx.ins.memory_segment)
+
+
+def _dest_addr(ctx: LiftContext) -> Temp:
+    return _address_reg(ctx, "rdi")
 
 
 def _advance(ctx: LiftContext, name: str, step: Temp) -> None:
-    ctx.set_gpr(name, ctx.b.add(ctx.get_gpr(name), step))
+    _set_address_reg(ctx, name, ctx.b.add(ctx.get_gpr(name), step))
 
 
 def _movs_once(ctx: LiftContext, bits: int) -> None:
     step = _step(ctx, bits)
     value = ctx.load(_source_addr(ctx), bits)
-    ctx.store(ctx.get_gpr("rdi"), value, bits)
+    ctx.store(_dest_addr(ctx), value, bits)
     _advance(ctx, "rsi", step)
     _advance(ctx, "rdi", step)
 
 
 def _stos_once(ctx: LiftContext, bits: int) -> None:
     step = _step(ctx, bits)
-    ctx.store(ctx.get_gpr("rdi"), ctx.get_gpr("rax"), bits)
+    ctx.store(_dest_addr(ctx), ctx.get_gpr("rax"), bits)
     _advance(ctx, "rdi", step)
 
 
@@ -90,7 +113,7 @@ def _cmps_once(ctx: LiftContext, bits: int) -> None:
     """Flags of [rsi] - es:[rdi]."""
     step = _step(ctx, bits)
     a = ctx.load(_source_addr(ctx), bits)
-    c = ctx.load(ctx.get_gpr("rdi"), bits)
+    c = ctx.load(_dest_addr(ctx), bits)
     ctx.flags_sub(a, c, ctx.b.sub(a, c), bits)
     _advance(ctx, "rsi", step)
     _advance(ctx, "rdi", step)
@@ -100,7 +123,7 @@ def _scas_once(ctx: LiftContext, bits: int) -> None:
     """Flags of accumulator - es:[rdi]."""
     step = _step(ctx, bits)
     a = ctx.b.zext(ctx.get_gpr("rax"), bits)
-    c = ctx.load(ctx.get_gpr("rdi"), bits)
+    c = ctx.load(_dest_addr(ctx), bits)
     ctx.flags_sub(a, c, ctx.b.sub(a, c), bits)
     _advance(ctx, "rdi", step)
 
@@ -115,11 +138,10 @@ def _lift_repeated(ctx: LiftContext, once: Iteration, bits: int, zf_ends_loop_wh
     """
     b = ctx.b
     done = b.new_label()
-    b.brcondi(Cond.EQ, ctx.get_gpr("rcx"), 0, done)
+    b.brcondi(Cond.EQ, _address_reg(ctx, "rcx"), 0, done)
     once(ctx, bits)
-    rcx = b.addi(ctx.get_gpr("rcx"), -1)
-    ctx.set_gpr("rcx", rcx)
-    b.brcondi(Cond.EQ, rcx, 0, done)
+    _set_address_reg(ctx, "rcx", b.addi(ctx.get_gpr("rcx"), -1))
+    b.brcondi(Cond.EQ, _address_reg(ctx, "rcx"), 0, done)
     if zf_ends_loop_when is not None:
         b.brcondi(Cond.EQ, ctx.flag("zf"), zf_ends_loop_when, done)
     b.goto_tb(ctx.pc)

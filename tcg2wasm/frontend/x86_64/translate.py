@@ -36,7 +36,7 @@ def _emit_undecodable(ctx: LiftContext, pc: int, available: int) -> None:
     b.exit_tb(Exit.FAULT, pc)
 
 
-def _lift_one(ctx: LiftContext, ins: ix.Instruction) -> bool:
+def _lift_one(ctx: LiftContext, ins: ix.Instruction, raw: bytes) -> bool:
     """Lift one instruction; False (with nothing emitted) if the lifter lacks it."""
     fn = SEMANTICS.get(ins.mnemonic)
     if fn is None:
@@ -44,6 +44,7 @@ def _lift_one(ctx: LiftContext, ins: ix.Instruction) -> bool:
     b = ctx.b
     mark = b.mark()
     ctx.ins, ctx.pc, ctx.next_pc, ctx.ended = ins, ins.ip, ins.next_ip, False
+    ctx.insn_bytes = raw
     b.insn_start(ins.ip)
     try:
         fn(ctx, ins)
@@ -75,7 +76,7 @@ def translate_block(fetch: Fetch, pc: int, *, max_insns: int = 64,
                 _emit_undecodable(ctx, cur, len(data) - offset)
                 insns.append(GuestInsn(cur, data[offset:offset + MAX_INSN_LEN], "(bad)", lifted=False))
             break
-        if not _lift_one(ctx, ins):
+        if not _lift_one(ctx, ins, raw):
             if insns:
                 b.goto_tb(cur)
             else:
