@@ -55,6 +55,7 @@ class Exit(IntEnum):
     RDTSC = 9  # host computes rdtsc; rip is the next instruction
     INT = 10  # int n / int3; exception number in state.fault_kind
     TRAP = 11  # a trap Unicorn reported after the instruction (int n, int3): rip is past it
+    HOOK = 12  # rip is a hooked pc reached in the middle of a block: the host runs its hooks (runtime/hooks.py)
 
 
 class Excp(IntEnum):
@@ -70,6 +71,7 @@ class Excp(IntEnum):
     DIVIDE = 7  # #DE
     INVALID_OPCODE = 8  # #UD (undecodable bytes)
     GP = 9  # #GP
+    WATCH = 10  # an access inside a memory hook's range: the host redoes the instruction with the hooks (not a fault)
 
 
 #: State block fields (i64 each) in order. The first len(GLOBAL_NAMES) are the IR globals.

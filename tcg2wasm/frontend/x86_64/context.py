@@ -68,6 +68,9 @@ class LiftContext:
         self.pc = 0
         self.next_pc = 0
         self.ended = False  # the current instruction emitted a terminator
+        #: rep loops as Unicorn's: rcx is tested at the top only, so the last iteration is followed
+        #: by one more execution of the instruction that just leaves (see sem_string.py)
+        self.unicorn_rep = False
 
     # -- registers ---------------------------------------------------------
     def get_reg(self, reg: int) -> Temp:

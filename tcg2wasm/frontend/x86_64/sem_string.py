@@ -13,7 +13,11 @@ of its TB::
     goto_tb next_pc
 
 Every iteration is a complete instruction execution, so a fault in iteration
-k leaves rcx/rsi/rdi as they were at its start. Only 64-bit addressing
+k leaves rcx/rsi/rdi as they were at its start. With ``ctx.unicorn_rep`` the
+``rcx == 0`` test after the decrement is left out, as in Unicorn (QEMU without
+its repz optimisation): the loop then runs the TB once more, and that execution
+only finds rcx == 0 and leaves -- a rep of n iterations is n + 1 executions of
+the instruction for instruction counts and hooks, as Unicorn reports them. Only 64-bit addressing
 (rsi/rdi/rcx) is lifted; the 0x67 form (esi/edi/ecx) goes to the fallback.
 The source operand honours an fs/gs override; the destination is always es,
 whose base is 0 in 64-bit mode.
@@ -119,7 +123,8 @@ def _lift_repeated(ctx: LiftContext, once: Iteration, bits: int, zf_ends_loop_wh
     once(ctx, bits)
     rcx = b.addi(ctx.get_gpr("rcx"), -1)
     ctx.set_gpr("rcx", rcx)
-    b.brcondi(Cond.EQ, rcx, 0, done)
+    if not ctx.unicorn_rep:
+        b.brcondi(Cond.EQ, rcx, 0, done)
     if zf_ends_loop_when is not None:
         b.brcondi(Cond.EQ, ctx.flag("zf"), zf_ends_loop_when, done)
     b.goto_tb(ctx.pc)
