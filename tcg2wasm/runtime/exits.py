@@ -21,6 +21,7 @@ from tcg2wasm.runtime.background import FinishedRegion
 from tcg2wasm.runtime.code_cache import CodeCache, InstalledRegion
 from tcg2wasm.runtime.cpuid import cpuid
 from tcg2wasm.runtime.engines import Engine
+from tcg2wasm.runtime.hooks import Arrival
 from tcg2wasm.runtime.memory import GuestMemory
 from tcg2wasm.runtime.region_cache import RegionCache
 from tcg2wasm.runtime.registers import RegisterFile
@@ -103,7 +104,7 @@ class ExitHandler:
                 self.do_rdtsc()
                 return pc
             case Exit.HOOK:
-                return self.hooks.arrive(pc, self, self.hooks.CONTINUATION)
+                return self.hooks.arrive(pc, self, Arrival.CONTINUATION)
         raise TranslationError(f"unknown exit code {code} at rip {pc:#x}")
 
     def _unicorn_cpu(self) -> Any:

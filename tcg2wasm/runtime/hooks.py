@@ -337,7 +337,7 @@ class Hooks:
     # -- instruction hooks ---------------------------------------------------------------------------
     def on_insn_exit(self, mnemonic: str, next_pc: int, exits: Any, run: Callable[[], None]) -> Any:
         """cpuid / rdtsc (rip is past it): the hooks (rip at the instruction), which may skip it, then ``run``."""
-        pc = self._insn_before(next_pc)
+        pc = self.insn_before(next_pc)
         self._rt.state_write("rip", pc)
         skip, action = self.host.on_insn(mnemonic, pc)
         if isinstance(action, Redirect):
@@ -349,7 +349,7 @@ class Hooks:
             return StopReason("stop", next_pc, message=f"emu_stop() from a hook at {pc:#x}")
         return self.after_step(pc, next_pc, exits)
 
-    def _insn_before(self, next_pc: int) -> int:
+    def insn_before(self, next_pc: int) -> int:
         """The pc of the 2-byte instruction (cpuid, rdtsc, syscall) that ends at ``next_pc``."""
         for length in (2, 3, 4):  # prefixes (rex, 66) are possible but rare
             insn = self._translator.insn_at(next_pc - length)

@@ -11,7 +11,7 @@ from tcg2wasm.abi import PAGE_SIZE
 from tcg2wasm.frontend.x86_64 import sem_loader  # noqa: F401  (registers the semantic functions)
 from tcg2wasm.frontend.x86_64.context import LiftContext, Unsupported
 from tcg2wasm.frontend.x86_64.registry import SEMANTICS
-from tcg2wasm.frontend.x86_64.unicorn_blocks import MAX_BLOCK_BYTES
+from tcg2wasm.frontend.x86_64.unicorn_blocks import MAX_BLOCK_BYTES, MAX_BLOCK_INSNS
 from tcg2wasm.frontend.x86_64.unicorn_blocks import ends_block as ends_unicorn_block
 from tcg2wasm.ir import Cond, Excp, Exit, GuestInsn, IRBuilder, TranslationBlock
 
@@ -138,9 +138,14 @@ def translate_block(fetch: Fetch, pc: int, *, max_insns: int = 64,
         cur = ins.next_ip
         if ctx.ended:
             break
-        if (_ends_block(ins) or (unicorn and ends_unicorn_block(ins)) or cur in stop_pcs
-                or _limit_reached(pc, cur, len(insns), max_insns, shape)):
+        if _ends_block(ins) or (unicorn and ends_unicorn_block(ins)) or cur in stop_pcs:
             b.goto_tb(cur)
+            break
+        if _limit_reached(pc, cur, len(insns), max_insns, shape):
+            if unicorn and len(insns) < MAX_BLOCK_INSNS and cur - pc < MAX_BLOCK_BYTES:
+                _continue_at(b, meta, cur, shape)  # tcg2wasm's own limit: Unicorn's block goes on
+            else:
+                b.goto_tb(cur)
             break
     size = (insns[-1].pc + len(insns[-1].raw) - pc) if insns else 0
     tb = b.finish(pc, size, insns, fallback)
