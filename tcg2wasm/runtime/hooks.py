@@ -381,10 +381,8 @@ class Hooks:
         accumulator = ins.op0_register if is_in else ins.op1_register
         bits = _ACCUMULATOR_BITS[accumulator]
         port_operand = 1 if is_in else 0
-        if ins.op_kind(port_operand) == ix.OpKind.REGISTER:
-            port = self._regs.read("dx")
-        else:
-            port = ins.immediate(port_operand)
+        by_dx = ins.op_kind(port_operand) == ix.OpKind.REGISTER
+        port = self._regs.read("dx") if by_dx else ins.immediate(port_operand)
         name = {8: "al", 16: "ax", 32: "eax"}[bits]
         self._rt.state_write("rip", ins.ip)
         value, action = self.host.on_port(ins.ip, port, bits // 8, None if is_in else self._regs.read(name))

@@ -65,7 +65,8 @@ class UcContext:
         return len(bytes(self))
 
     def reg_read(self, reg_id: int, aux: Any = None) -> int:
-        return register_access(reg_id).read(_SavedRegisters(self._values))
+        """As Unicorn's binding reads a context: every register as a uint64 (an xmm gives its low half)."""
+        return register_access(reg_id).read(_SavedRegisters(self._values)) & 0xFFFF_FFFF_FFFF_FFFF
 
     def reg_write(self, reg_id: int, value: int) -> None:
         register_access(reg_id).write(_SavedRegisters(self._values), value)

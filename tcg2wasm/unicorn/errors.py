@@ -8,9 +8,8 @@ the explanation of what went wrong -- which call, which address -- is a note
 from __future__ import annotations
 
 from tcg2wasm.unicorn.strerror import STRERROR
-from tcg2wasm.unicorn.unicorn_const import UC_ERR_ARG
 
-__all__ = ["UcError", "UcHookHandleError"]
+__all__ = ["UcError", "hook_handle_error"]
 
 
 class UcError(Exception):
@@ -36,11 +35,11 @@ def _rebuild(cls: type[UcError], errno: int, args: tuple, notes: list[str]) -> U
     return error
 
 
-class UcHookHandleError(UcError, KeyError):
-    """``hook_del`` of a handle that is not a hook (Unicorn's binding raises ``KeyError`` there)."""
+def hook_handle_error(handle: object) -> KeyError:
+    """``hook_del`` of a handle that is not a live hook: a ``KeyError``, as Unicorn's binding raises there.
 
-    def __init__(self, handle: object) -> None:
-        super().__init__(UC_ERR_ARG, handle, detail=f"hook_del: {handle!r} is not the handle of a hook")
-
-    def __str__(self) -> str:
-        return UcError.__str__(self)
+    (Unicorn's C ``uc_hook_del`` accepts any handle; the binding then fails to find its callback.)
+    """
+    error = KeyError(handle)
+    error.add_note(f"tcg2wasm.unicorn: hook_del: {handle!r} is not the handle of a live hook")
+    return error

@@ -140,7 +140,7 @@ class Runner:
         return None if self._uc.stop_requested else (self._uc.get_rip(), Arrival.BLOCK)
 
     def _cpu_exception(self, vector: int, stop: StopReason) -> Outcome:
-        """#DE, #GP: the hooks at the instruction; unless one moved rip, Unicorn then reports a double fault and stops."""
+        """#DE, #GP: the hooks at the instruction; unless one moved rip, Unicorn reports a double fault, then stops."""
         if next(self._hooks.of_type(U.UC_HOOK_INTR), None) is None:
             return UcError(U.UC_ERR_EXCEPTION, detail=stop.message)
         for intno in (vector, _DOUBLE_FAULT):

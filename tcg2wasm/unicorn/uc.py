@@ -25,8 +25,9 @@ from tcg2wasm.unicorn import unicorn_const as U
 from tcg2wasm.unicorn import x86_const as X
 from tcg2wasm.unicorn.context import UcContext
 from tcg2wasm.unicorn.control import UcControl
-from tcg2wasm.unicorn.errors import UcError, UcHookHandleError
+from tcg2wasm.unicorn.errors import UcError, hook_handle_error
 from tcg2wasm.unicorn.hookset import MMIO, Hook, HookSet
+from tcg2wasm.unicorn.regions import RegionList
 from tcg2wasm.unicorn.regs import EFER_64BIT, MSR_EFER, MSR_FS_BASE, MSR_GS_BASE, RIP_IDS, Registers, register_access
 from tcg2wasm.unicorn.runner import Runner
 
@@ -52,9 +53,10 @@ def _int_arg(what: str, value: object) -> int:
 
 
 def _perms(what: str, perms: object) -> str:
+    """The perms as page-table letters; bits outside UC_PROT_ALL fail as the binding's assertion does."""
     bits = _int_arg(f"{what}: perms", perms)
     if bits & ~U.UC_PROT_ALL:
-        raise UcError(U.UC_ERR_ARG, detail=f"{what}: perms {bits:#x} is not a combination of UC_PROT_*")
+        raise AssertionError("unexpected perms bitmask")  # unicorn's binding: `assert`, before calling Unicorn
     return "".join(letter for bit, letter in _PERM_BITS if bits & bit)
 
 
@@ -77,6 +79,8 @@ class Uc(UcControl):
     """An x86-64 emulator with Unicorn's API (``Uc(UC_ARCH_X86, UC_MODE_64)``); see the module docstring."""
 
     def __init__(self, arch: int, mode: int, cpu: int | None = None) -> None:
+        if not isinstance(arch, int) or not U.UC_ARCH_ARM <= arch < U.UC_ARCH_MAX:
+            raise KeyError(arch)  # unicorn's binding: the lookup of the architecture's class fails
         if arch != U.UC_ARCH_X86:
             raise UcError(U.UC_ERR_ARCH, detail=f"architecture {arch!r}: tcg2wasm emulates x86 (UC_ARCH_X86) only")
         if mode != U.UC_MODE_64:
@@ -89,6 +93,7 @@ class Uc(UcControl):
         self._runner = Runner(self)
         for name in ("mxcsr", "fpcw"):  # Unicorn starts with both at 0 (the Machine with Linux's values)
             self._machine.reg_write(name, 0)
+        self._regions = RegionList()
         self._ptr_maps: dict[int, tuple[int, int]] = {}  # guest address -> (size, host pointer): mem_map_ptr
         self._running = False
         self._timeout = 0
@@ -158,8 +163,8 @@ class Uc(UcControl):
         return range(addr >> PAGE_BITS, (addr + size) >> PAGE_BITS)
 
     def mem_map(self, address: int, size: int, perms: int = U.UC_PROT_ALL) -> None:
-        addr, length = self._check_range("mem_map", address, size)
         letters = _perms("mem_map", perms)
+        addr, length = self._check_range("mem_map", address, size)
         memory = self._machine.memory
         for page in self._pages(addr, length):
             if memory.is_mapped(page << PAGE_BITS):
@@ -169,6 +174,7 @@ class Uc(UcControl):
             self._machine.mem_map(addr, length, letters)
         except GuestMemoryError as e:
             raise UcError(U.UC_ERR_NOMEM, detail=f"mem_map: {e}") from None
+        self._regions.add(addr, length, _perm_bits(letters))
 
     def mem_map_ptr(self, address: int, size: int, perms: int, ptr: int) -> None:
         """Map memory whose contents live at host address ``ptr`` (copied in and out around each emu_start)."""
@@ -198,6 +204,7 @@ class Uc(UcControl):
         self._checked_pages("mem_unmap", addr, length)
         self._sync_to_host()
         self._machine.mem_unmap(addr, length)
+        self._regions.remove(addr, length)
         for start in [a for a, (n, _) in self._ptr_maps.items() if a < addr + length and addr < a + n]:
             del self._ptr_maps[start]
         for handle, hook in list(self._hookset.handles.items()):
@@ -205,10 +212,11 @@ class Uc(UcControl):
                 self._hookset.delete(handle)
 
     def mem_protect(self, address: int, size: int, perms: int = U.UC_PROT_ALL) -> None:
-        addr, length = self._check_range("mem_protect", address, size)
         letters = _perms("mem_protect", perms)
+        addr, length = self._check_range("mem_protect", address, size)
         self._checked_pages("mem_protect", addr, length)
         self._machine.mem_protect(addr, length, letters)
+        self._regions.protect(addr, length, _perm_bits(letters))
 
     def mem_read(self, address: int, size: int) -> bytearray:
         addr, length = _int_arg("mem_read: address", address), _int_arg("mem_read: size", size)
@@ -232,9 +240,8 @@ class Uc(UcControl):
         self._sync_to_host()
 
     def mem_regions(self) -> Iterator[tuple[int, int, int]]:
-        """(begin, end inclusive, UC_PROT_* bits) of each mapped range, adjacent pages of equal perms merged."""
-        for addr, size, perms in self._machine.mem_regions():
-            yield addr, addr + size - 1, _perm_bits(perms)
+        """(begin, end inclusive, UC_PROT_* bits) of each region, as Unicorn lists them (regions.py)."""
+        yield from self._regions
 
     def _sync_from_host(self) -> None:
         """mem_map_ptr ranges: outside emu_start the host's bytes are the truth."""
@@ -340,7 +347,7 @@ class Uc(UcControl):
 
     def hook_del(self, handle: int) -> None:
         if handle not in self._hookset.handles or self._hookset.handles[handle].types & MMIO:
-            raise UcHookHandleError(handle)
+            raise hook_handle_error(handle)
         self._hookset.delete(handle)
 
     # -- contexts --------------------------------------------------------------------------------
