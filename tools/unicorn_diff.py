@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from tests.unicorn_compare import run_script  # noqa: E402
+from unicorn_compare import run_script  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

@@ -216,6 +216,8 @@ class Hooks:
                 return StopReason("count", pc, message=f"instruction count reached at {pc:#x}")
             if arrival is not Arrival.RETRY and self.host.code_hooked(pc):
                 action = self.host.on_code(pc, self._insn_size(pc))
+                if isinstance(action, Redirect):  # Unicorn's count is a code hook: the skipped instruction counted
+                    self._rt.state_write("icount_left", exits.budget_left() - 1)
                 if action is not None:
                     return self._act(action, pc)
         except GuestFault as f:
@@ -309,12 +311,13 @@ class Hooks:
     def _redo(self, tb: TranslationBlock) -> tuple[Exit, int] | Redirect | _Stop:
         """Run ``tb`` (one instruction) with the memory callbacks; registers the callbacks wrote stay written.
 
-        A register the instruction leaves alone keeps what a callback wrote into it (as in
-        Unicorn, where callbacks write the CPU state directly).
+        A register the instruction does not write keeps what a callback wrote into it (as in
+        Unicorn, where callbacks write the CPU state directly); one it writes gets the
+        instruction's value, computed from the registers of its start (as Unicorn's TCG code
+        holds them across the access).
         """
         rt, memory = self._rt, self._memory
-        before = self._regs.load_globals()
-        values = list(before)
+        values = self._regs.load_globals()
         memory.watch_passthrough = memory.code_write_passthrough = True
         try:
             result = run_tb(tb, values, _HookedMemory(memory, self.host))
@@ -323,9 +326,10 @@ class Hooks:
             return abort.action
         finally:
             memory.watch_passthrough = memory.code_write_passthrough = False
-        written = self._regs.load_globals()
-        self._regs.store_globals([new if new != old else hooked for new, old, hooked in zip(values, before, written,
-                                                                                            strict=True)])
+        hooked = self._regs.load_globals()
+        outputs = _written_globals(tb)
+        self._regs.store_globals([value if i in outputs else by_hook
+                                  for i, (value, by_hook) in enumerate(zip(values, hooked, strict=True))])
         if result.exit == Exit.FAULT:
             rt.state_write("fault_kind", int(result.fault_kind))
             rt.state_write("fault_addr", result.fault_addr)
@@ -408,6 +412,11 @@ class Hooks:
         self._body_runs.clear()
         self._single.clear()
         return dropped
+
+
+def _written_globals(tb: TranslationBlock) -> frozenset[int]:
+    """Indices of the globals some op of ``tb`` writes."""
+    return frozenset(out.index for op in tb.ops for out in op.outputs if out.is_global)
 
 
 def _leaving_at(tb: TranslationBlock, pc: int) -> TranslationBlock:
