@@ -11,12 +11,17 @@ import contextlib
 import io
 import re
 
-_IMPORT = re.compile(r"^(\s*)(from|import)\s+unicorn\b", re.MULTILINE)
+_FROM = re.compile(r"^(\s*)from\s+unicorn\b", re.MULTILINE)
+_IMPORT_AS = re.compile(r"^(\s*)import\s+unicorn\b(?=[\w.]*\s+as\s)", re.MULTILINE)
+_IMPORT = re.compile(r"^(\s*)import\s+unicorn\s*$", re.MULTILINE)
 
 
 def switch_imports(source: str) -> str:
-    """``from unicorn ...`` -> ``from tcg2wasm.unicorn ...`` (and ``import unicorn`` likewise); nothing else."""
-    return _IMPORT.sub(lambda m: f"{m.group(1)}{m.group(2)} tcg2wasm.unicorn", source)
+    """``from unicorn ...`` -> ``from tcg2wasm.unicorn ...``, ``import unicorn`` -> ``import tcg2wasm.unicorn as
+    unicorn`` (``import unicorn.x86_const as X`` likewise); nothing else."""
+    source = _FROM.sub(lambda m: f"{m.group(1)}from tcg2wasm.unicorn", source)
+    source = _IMPORT_AS.sub(lambda m: f"{m.group(1)}import tcg2wasm.unicorn", source)
+    return _IMPORT.sub(lambda m: f"{m.group(1)}import tcg2wasm.unicorn as unicorn", source)
 
 
 def run_script(source: str, filename: str, *, tcg2wasm: bool) -> str:

@@ -8,7 +8,18 @@ constants (``unicorn_const``), ``uc_version``/``version_bind``/``uc_arch_support
 
 from __future__ import annotations
 
-from tcg2wasm.unicorn import x86_const
+from tcg2wasm.unicorn import (  # as unicorn/__init__.py: every architecture's constant module
+    arm64_const,
+    arm_const,
+    m68k_const,
+    mips_const,
+    ppc_const,
+    riscv_const,
+    s390x_const,
+    sparc_const,
+    tricore_const,
+    x86_const,
+)
 from tcg2wasm.unicorn.context import UcContext
 from tcg2wasm.unicorn.errors import UcError
 from tcg2wasm.unicorn.uc import Uc
@@ -42,5 +53,6 @@ def ucsubclass(cls: type) -> type:
 
 __all__ = [name for name in dir() if name.startswith("UC_")] + [  # noqa: PLE0605
     "Uc", "UcContext", "UcError", "__version__", "debug", "uc_arch_supported", "uc_version", "ucsubclass",
-    "version_bind", "x86_const",
+    "version_bind", "x86_const", "arm_const", "arm64_const", "m68k_const", "mips_const", "ppc_const", "riscv_const",
+    "s390x_const", "sparc_const", "tricore_const",
 ]
