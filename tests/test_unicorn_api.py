@@ -174,3 +174,20 @@ def test_bad_mode_and_arguments_are_unicorn_errors() -> None:
         with pytest.raises(tu.UcError) as e:
             call()
         assert e.value.errno == errno
+
+
+@pytest.mark.parametrize("hooked", [False, True])
+def test_timeout_ends_an_endless_loop(hooked: bool) -> None:
+    import time
+
+    mu = tu.Uc(tu.UC_ARCH_X86, tu.UC_MODE_64)
+    mu.mem_map(0x1000, 0x1000)
+    mu.mem_write(0x1000, b"\x48\xff\xc0\xeb\xfb")  # inc rax; jmp back
+    calls = [0]
+    if hooked:
+        mu.hook_add(tu.UC_HOOK_CODE, lambda *a: calls.__setitem__(0, calls[0] + 1))
+    t0 = time.monotonic()
+    mu.emu_start(0x1000, 0x2000, timeout=100_000)  # µs
+    assert time.monotonic() - t0 < 2.0  # noisy machine: 20x the timeout
+    assert mu.reg_read(tx.UC_X86_REG_RAX) > 100 and mu.ctl_get_timeout() == 100_000_000
+    assert calls[0] == (mu.insn_count if hooked else 0)

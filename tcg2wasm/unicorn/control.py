@@ -53,7 +53,8 @@ class UcControl:
                                            "ARM only)")
 
     def ctl_get_timeout(self) -> int:
-        return self._timeout
+        """The last emu_start's timeout in nanoseconds (it is given in microseconds), as Unicorn returns it."""
+        return self._timeout * 1000
 
     def ctl_get_cpu_model(self) -> int:
         return self._cpu_model

@@ -43,7 +43,7 @@ _INVALID_MEMORY = {
 _NEEDED_PERM = {"READ_PROT": U.UC_PROT_READ, "WRITE_PROT": U.UC_PROT_WRITE, "FETCH_PROT": U.UC_PROT_EXEC}
 _CPU_EXCEPTIONS = {"DIVIDE": 0, "GP": 13}  # faults Unicorn reports through UC_HOOK_INTR
 _DOUBLE_FAULT = 8  # what Unicorn reports next when the interrupt hook left rip alone (its IDT is empty)
-_FIRST_SLICE = 100_000
+_FIRST_SLICE = 1000  # instructions; then about _SLICE_SECONDS each (a hooked run may do only ~1e5/s)
 _SLICE_SECONDS = 0.01
 
 
