@@ -393,7 +393,14 @@ def _check_context(context: object) -> None:
 
 
 def _unicorn_cpuid(leaf: int, subleaf: int) -> tuple[int, int, int, int]:
-    """Unicorn's own answer to cpuid(leaf, subleaf) (one instruction in a private Unicorn)."""
-    from tcg2wasm.ucadapter import cpuid_of_unicorn
+    """Unicorn's own answer to cpuid(leaf, subleaf) (one instruction in a private Unicorn).
 
+    Without Unicorn installed, the answer of tcg2wasm's own CPU model (runtime/cpuid.py).
+    """
+    try:
+        from tcg2wasm.ucadapter import cpuid_of_unicorn
+    except ImportError:
+        from tcg2wasm.runtime.cpuid import cpuid
+
+        return cpuid(leaf, subleaf)
     return cpuid_of_unicorn(leaf, subleaf)
