@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import tcg2wasm.unicorn.unicorn_const as U
+import tcg2wasm.unicorn.x86_const as X
 from tcg2wasm.abi import PAGE_SIZE
 from tcg2wasm.cpu_state import MASK64
-from tcg2wasm.unicorn import unicorn_const as U
-from tcg2wasm.unicorn import x86_const as X
 from tcg2wasm.unicorn.errors import UcError
 
 if TYPE_CHECKING:

@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import tcg2wasm.unicorn.unicorn_const as U
+import tcg2wasm.unicorn.x86_const as X
 from tcg2wasm import abi
 from tcg2wasm.cpu_state import MASK64
 from tcg2wasm.runtime.hooks import STOP, Action, MemAccess, Redirect
-from tcg2wasm.unicorn import unicorn_const as U
-from tcg2wasm.unicorn import x86_const as X
 
 if TYPE_CHECKING:
     from tcg2wasm.unicorn.uc import Uc

@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import tcg2wasm.unicorn.x86_const as X
 from tcg2wasm.runtime.registers import REGISTERS, SUBREGISTERS
-from tcg2wasm.unicorn import x86_const as X
 from tcg2wasm.unicorn.errors import UcError
 from tcg2wasm.unicorn.unicorn_const import UC_ERR_ARG
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+import tcg2wasm.unicorn.unicorn_const as U
+import tcg2wasm.unicorn.x86_const as X
 from tcg2wasm.abi import PAGE_BITS, PAGE_SIZE
 from tcg2wasm.runtime.hooks import Arrival
 from tcg2wasm.runtime.stops import StopReason
-from tcg2wasm.unicorn import unicorn_const as U
-from tcg2wasm.unicorn import x86_const as X
 from tcg2wasm.unicorn.errors import UcError
 from tcg2wasm.unicorn.hookset import MEM_WRITE, signed64
 

@@ -15,14 +15,14 @@ import ctypes
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import tcg2wasm.unicorn.unicorn_const as U
+import tcg2wasm.unicorn.x86_const as X
 from tcg2wasm.abi import PAGE_BITS, PAGE_SIZE
 from tcg2wasm.cpu_state import MASK64
 from tcg2wasm.errors import GuestMemoryError
 from tcg2wasm.machine import Machine
 from tcg2wasm.runtime.memory import format_perms
 from tcg2wasm.runtime.registers import REGISTERS
-from tcg2wasm.unicorn import unicorn_const as U
-from tcg2wasm.unicorn import x86_const as X
 from tcg2wasm.unicorn.context import UcContext
 from tcg2wasm.unicorn.control import UcControl
 from tcg2wasm.unicorn.errors import UcError, hook_handle_error
