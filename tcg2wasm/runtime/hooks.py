@@ -233,6 +233,11 @@ class Hooks:
         return block_extent(self._memory.fetch, pc, stops).size
 
     def _insn_size(self, pc: int) -> int:
+        """The size the code hook reports: the lifted TB's first instruction (cached), else decoded here."""
+        tb = self._translator.lifted(pc)
+        first = tb.insns[0] if tb.insns else None
+        if first is not None and first.pc == pc and first.lifted:
+            return len(first.raw)
         ins = ix.Decoder(64, self._memory.fetch(pc, 15), ip=pc).decode()
         return unicorn_insn_size(ins)
 
