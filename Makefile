@@ -22,7 +22,7 @@ PYTHON_FOR_VENV ?= $(shell \
 TEST_EXAMPLES ?= 20
 
 .PHONY: venv demo test test-install test-diff golden-accept guest-tools guests lint bench bench-deps bench-guests \
-	bench-replay examples syscall-names clean conformance
+	bench-replay examples syscall-names clean conformance unicorn-consts unicorn-diff bench-unicorn-api
 
 venv: $(STAMP)
 
@@ -98,6 +98,19 @@ conformance: $(STAMP) guest-tools
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tcg2wasm tests tools
 	$(VENV)/bin/mypy
+
+# tcg2wasm.unicorn (docs/unicorn-api.md): regenerate its constants from the installed unicorn; run
+# Unicorn scripts (SCRIPTS=..., default the bundled ones) under unicorn and tcg2wasm.unicorn and diff;
+# the hooked loop of issue 10 timed under both (BENCH_ARGS, e.g. "--iterations 4000000 --repeats 1").
+unicorn-consts: $(STAMP)
+	$(PY) tools/gen_unicorn_consts.py
+
+SCRIPTS ?= $(wildcard tests/unicorn_scripts/*.py)
+unicorn-diff: $(STAMP)
+	$(PY) tools/unicorn_diff.py $(SCRIPTS)
+
+bench-unicorn-api: $(STAMP)
+	$(PY) tools/bench_unicorn_api.py $(BENCH_ARGS)
 
 # The benchmark (docs/performance.md): every workload under native, qemu-x86_64, unicorn, wasm cold
 # and wasm warm; one table, acceptance checks, build/bench/bench.{json,md,png}. Options go in

@@ -55,6 +55,7 @@ class Exit(IntEnum):
     RDTSC = 9  # host computes rdtsc; rip is the next instruction
     INT = 10  # int n / int3; exception number in state.fault_kind
     TRAP = 11  # a trap Unicorn reported after the instruction (int n, int3): rip is past it
+    HOOK = 12  # rip is a hooked pc reached in the middle of a block: the host runs its hooks (runtime/hooks.py)
 
 
 class Excp(IntEnum):
@@ -72,6 +73,7 @@ class Excp(IntEnum):
     GP = 9  # #GP
     X87_FPE = 10  # #MF: an x87 instruction found an unmasked exception pending (status word ES); SIGFPE
     SIMD_FPE = 11  # #XM: an SSE instruction raised an unmasked MXCSR exception; SIGFPE
+    WATCH = 12  # an access inside a memory hook's range: the host redoes the instruction with the hooks (not a fault)
 
 
 #: State fields env.x87 returns an op's second, third... outputs in.

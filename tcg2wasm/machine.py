@@ -19,6 +19,7 @@ from tcg2wasm.errors import GuestMemoryError, RegisterError, TranslationError
 from tcg2wasm.runtime.code_cache import CodeCache
 from tcg2wasm.runtime.engines import Engine, InterpEngine, WasmEngine
 from tcg2wasm.runtime.exits import ExitHandler
+from tcg2wasm.runtime.hooks import HookHost, Hooks
 from tcg2wasm.runtime.host_helpers import HostHelpers
 from tcg2wasm.runtime.memory import GuestMemory
 from tcg2wasm.runtime.region_cache import RegionCache
@@ -70,7 +71,7 @@ class Machine:
         self._translator = Translator(self.memory, self.stats)
         self._code = CodeCache(self._rt, self.stats)
         self._tiering = Tiering(hot_threshold)
-        cold = InterpEngine(self._rt, self._regs, self.memory, self._translator)
+        cold = self._cold = InterpEngine(self._rt, self._regs, self.memory, self._translator)
         main: Engine = WasmEngine(self._rt, self._translator, self.stats) if engine == "wasm" else cold
         self._engine = main
         self._exits = ExitHandler(rt=self._rt, regs=self._regs, memory=self.memory, translator=self._translator,
@@ -103,6 +104,46 @@ class Machine:
     def set_translation_log(self, log: TranslationLog | None) -> None:
         """Log what the translator does from now on, as QEMU's ``-d in_asm,op,op_opt,out_asm`` (or stop)."""
         self._translator.log = log
+
+    # -- hooks ----------------------------------------------------------------------------------
+    @property
+    def hooks(self) -> Hooks | None:
+        """The hook points (runtime/hooks.py) when a host of hooks is set, else None."""
+        return self._exits.hooks
+
+    def set_hooks(self, host: HookHost | None) -> None:
+        """Send hooked pcs and accesses to memory hooks' ranges to ``host`` (``tcg2wasm.unicorn``); None: no hooks.
+
+        With a host, TBs are shaped as Unicorn's blocks (runtime/hooks.py); every translation is dropped.
+        """
+        hooks = None if host is None else Hooks(
+            host, rt=self._rt, regs=self._regs, memory=self.memory, translator=self._translator, cold=self._cold,
+            stats=self.stats, hot_threshold=self.hot_threshold)
+        self._exits.hooks = hooks
+        self._translator.shape = hooks
+        self.memory.watch = hooks
+        self.memory.rewatch()
+        self.flush_translations()
+
+    def hooks_changed(self, changed: Callable[[int], bool]) -> None:
+        """Code, block or exit ranges changed where ``changed(pc)``: drop just the translations that depend on them."""
+        hooks = self._exits.hooks
+        if hooks is None:
+            return
+        hooks.retranslate(changed, self._code.drop_containing)
+        self._code.drop_blocks_where(changed)
+
+    def flush_translations(self, begin: int = 0, end: int = 1 << 64) -> None:
+        """Drop the TBs and regions of code starting in [begin, end) (all of them by default)."""
+        def inside(pc: int) -> bool:
+            return begin <= pc < end
+
+        for pc in self._translator.block_pcs():
+            if inside(pc):
+                self._translator.drop(pc)
+        self._code.drop_blocks_where(inside)
+        if self._exits.hooks is not None:
+            self._exits.hooks.retranslate(inside, self._code.drop_containing)
 
     # -- memory ---------------------------------------------------------------------------------
     def mem_map(self, addr: int, size: int, perms: str = "rwx") -> None:

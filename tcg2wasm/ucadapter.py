@@ -18,7 +18,8 @@ from tcg2wasm.abi import Excp
 from tcg2wasm.cpu_state import FPCW_DEFAULT, GPR_NAMES, MXCSR_DEFAULT, XMM_NAMES
 
 __all__ = [
-    "ACCESS_FAULTS", "ERROR_FAULTS", "FULL_REGS", "REG_IDS", "VECTOR_FAULTS", "fault_of_error", "flush_translations",
+    "ACCESS_FAULTS", "ERROR_FAULTS", "FULL_REGS", "REG_IDS", "VECTOR_FAULTS", "cpuid_of_unicorn", "fault_of_error",
+    "flush_translations",
     "new_uc",
     "perms_from_uc", "perms_to_uc", "read_regs", "StateSync", "write_regs",
 ]
@@ -137,3 +138,23 @@ class StateSync:
     def _check(status: int) -> None:
         if status != uc.UC_ERR_OK:
             raise uc.UcError(status)
+
+
+_CPUID_CODE = 0x1000
+_cpuid_uc: uc.Uc | None = None
+
+
+def cpuid_of_unicorn(leaf: int, subleaf: int) -> tuple[int, int, int, int]:
+    """(eax, ebx, ecx, edx) that Unicorn's default x86-64 CPU answers to cpuid(leaf, subleaf) (tcg2wasm.unicorn)."""
+    global _cpuid_uc
+    if _cpuid_uc is None:
+        _cpuid_uc = uc.Uc(uc.UC_ARCH_X86, uc.UC_MODE_64)
+        _cpuid_uc.mem_map(_CPUID_CODE, 0x1000, uc.UC_PROT_READ | uc.UC_PROT_EXEC)
+        _cpuid_uc.mem_write(_CPUID_CODE, b"\x0f\xa2")
+    mu = _cpuid_uc
+    mu.reg_write(ux.UC_X86_REG_RAX, leaf & 0xFFFF_FFFF)
+    mu.reg_write(ux.UC_X86_REG_RCX, subleaf & 0xFFFF_FFFF)
+    mu.emu_start(_CPUID_CODE, _CPUID_CODE + 2)
+    names = (ux.UC_X86_REG_RAX, ux.UC_X86_REG_RBX, ux.UC_X86_REG_RCX, ux.UC_X86_REG_RDX)
+    eax, ebx, ecx, edx = (mu.reg_read(r) for r in names)
+    return eax, ebx, ecx, edx

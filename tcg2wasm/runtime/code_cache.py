@@ -103,6 +103,12 @@ class CodeCache:
             if pc in region.block_pcs:
                 self.drop(entry)
 
+    def drop_blocks_where(self, test: Callable[[int], bool]) -> None:
+        """Drop every region with a block whose pc passes ``test`` (a pc that became hooked)."""
+        for entry, region in list(self._by_entry.items()):
+            if any(test(pc) for pc in region.block_pcs):
+                self.drop(entry)
+
     def drop_inner_stop(self, stop: int) -> None:
         """Drop regions that would run through ``stop`` without a block boundary check (not their entry)."""
         for entry, region in list(self._by_entry.items()):

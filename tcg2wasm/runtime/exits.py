@@ -21,6 +21,7 @@ from tcg2wasm.runtime.background import FinishedRegion
 from tcg2wasm.runtime.code_cache import CodeCache, InstalledRegion
 from tcg2wasm.runtime.cpuid import cpuid
 from tcg2wasm.runtime.engines import Engine
+from tcg2wasm.runtime.hooks import Arrival
 from tcg2wasm.runtime.memory import GuestMemory
 from tcg2wasm.runtime.region_cache import RegionCache
 from tcg2wasm.runtime.registers import RegisterFile
@@ -65,6 +66,9 @@ class ExitHandler:
         self.unlimited = False
         #: Called as ``handler(cpu)`` on a syscall exit (rip already past the syscall); the run then continues.
         self.syscall_handler: Callable[[Any], None] | None = None
+        #: Hook points (runtime/hooks.py ``Hooks``), when the machine has hooks: arrivals at hooked pcs,
+        #: memory hooks' accesses and instruction hooks go there.
+        self.hooks: Any = None
 
     def handle(self, code: Exit, pc: int) -> Outcome:
         match code:
@@ -90,11 +94,17 @@ class ExitHandler:
                 vector = self._rt.state_read("fault_kind")
                 return StopReason("interrupt", pc, vector=vector, message=f"interrupt {vector:#x} before {pc:#x}")
             case Exit.CPUID:
-                self._do_cpuid()
+                if self.hooks is not None:
+                    return self.hooks.on_insn_exit("cpuid", pc, self, self.do_cpuid)
+                self.do_cpuid()
                 return pc
             case Exit.RDTSC:
-                self._do_rdtsc()
+                if self.hooks is not None:
+                    return self.hooks.on_insn_exit("rdtsc", pc, self, self.do_rdtsc)
+                self.do_rdtsc()
                 return pc
+            case Exit.HOOK:
+                return self.hooks.arrive(pc, self, Arrival.CONTINUATION)
         raise TranslationError(f"unknown exit code {code} at rip {pc:#x}")
 
     def _unicorn_cpu(self) -> Any:
@@ -137,6 +147,8 @@ class ExitHandler:
 
     # -- misses: tiering and installing ------------------------------------------------------
     def on_miss(self, pc: int) -> Outcome:
+        if self.hooks is not None and self.hooks.intercepts(pc):
+            return self.hooks.arrive(pc, self)
         region = self._code.region_at(pc) or self._install_cached(pc)
         if region is not None:
             self._code.link(pc, region)
@@ -253,16 +265,22 @@ class ExitHandler:
             return self._count_stop(pc)
         try:
             if not self._compiles or self._tiering.interprets_cold_code:
-                return self.handle(*self._cold.run_block(self._translator.lifted(pc), max_insns=left))
-            return self.handle(*self._engine.run_block(self._translator.translate(pc, max_insns=left)))
+                code, next_pc = self._cold.run_block(self._translator.lifted(pc), max_insns=left)
+            else:
+                code, next_pc = self._engine.run_block(self._translator.translate(pc, max_insns=left))
         except GuestFault as f:
             return self.fault_stop(pc, f.kind, f.addr)
+        if code == Exit.CONTINUE and self.hooks is not None:
+            return self.hooks.after_step(pc, next_pc, self, cut=True)
+        return self.handle(code, next_pc)
 
     # -- faults ----------------------------------------------------------------------------------
     def on_fault(self, pc: int) -> Outcome:
         kind = Excp(self._rt.state_read("fault_kind"))
         if kind == Excp.NONE:
             return self._restart_code_write(pc)
+        if kind == Excp.WATCH:
+            return self.hooks.on_watch(pc, self)
         if self.budget_left() == 0:
             return self._count_stop(pc)
         return self.fault_stop(pc, kind, self._rt.state_read("fault_addr"))
@@ -285,7 +303,13 @@ class ExitHandler:
             result = self._cold.run_block(tb)
         finally:
             self._memory.code_write_passthrough = False
-        return self.handle(*result)
+        return self._after_host_step(pc, *result)
+
+    def _after_host_step(self, pc: int, code: Exit, next_pc: int) -> Outcome:
+        """The host ran the instruction at ``pc``; with hooks, arriving at ``next_pc`` may run some."""
+        if code == Exit.CONTINUE and self.hooks is not None:
+            return self.hooks.after_step(pc, next_pc, self)
+        return self.handle(code, next_pc)
 
     def fault_stop(self, pc: int, kind: Excp | str, addr: int | None) -> StopReason:
         return fault_stop(pc, kind, addr, self.describe_insn(pc))
@@ -305,6 +329,10 @@ class ExitHandler:
         """Run the instruction at ``pc`` in Unicorn over the same pages (counted in ``fallback_insns``)."""
         if self.budget_left() == 0:
             return self._count_stop(pc)
+        if self.hooks is not None:
+            handled = self.hooks.on_fallback(pc, self)
+            if handled is not None:
+                return handled
         if not self.fallback_enabled:
             return self.fault_stop(pc, "UNSUPPORTED", None)
         code, next_pc, outcome = self._unicorn_cpu().step(pc)
@@ -315,7 +343,7 @@ class ExitHandler:
             return self.on_fault(pc)
         self._rt.state_write("icount_left", self.budget_left() - 1)  # the instruction ran
         self._stats.fallback_insns += 1
-        return self.handle(code, next_pc)
+        return self._after_host_step(pc, code, next_pc)
 
     def on_syscall(self, pc: int) -> Outcome:
         if self.syscall_handler is None:
@@ -334,13 +362,13 @@ class ExitHandler:
         asm = iced_x86.Formatter(iced_x86.FormatterSyntax.INTEL).format(ins)
         return StopReason("interrupt", ins.next_ip, vector=vector, message=f"interrupt {vector:#x} at {pc:#x} ({asm})")
 
-    def _do_cpuid(self) -> None:
+    def do_cpuid(self) -> None:
         leaf = self._rt.state_read("rax") & 0xFFFF_FFFF
         subleaf = self._rt.state_read("rcx") & 0xFFFF_FFFF
         for name, value in zip(("rax", "rbx", "rcx", "rdx"), cpuid(leaf, subleaf), strict=True):
             self._rt.state_write(name, value)
 
-    def _do_rdtsc(self) -> None:
+    def do_rdtsc(self) -> None:
         """A deterministic time-stamp counter: one tick per retired guest instruction."""
         tsc = _TSC_BASE + self._insns_retired()
         self._rt.state_write("rax", tsc & 0xFFFF_FFFF)

@@ -53,6 +53,19 @@ class LinearMemory(Protocol):
     def ensure_size(self, nbytes: int) -> None: ...
 
 
+class Watch(Protocol):
+    """Memory hooks as guest memory sees them (``tcg2wasm.runtime.hooks`` implements it).
+
+    ``page_flags(page)``: ``abi.PT_SLOW_READ`` / ``abi.PT_SLOW_WRITE`` for a page some read / write
+    hook's range overlaps: its accesses leave the inline TLB path. ``hits(addr, size, write)``: the
+    access overlaps a hook's range exactly (then the slow path raises ``GuestFault(Excp.WATCH)``).
+    """
+
+    def page_flags(self, page: int) -> int: ...
+
+    def hits(self, addr: int, size: int, write: bool) -> bool: ...
+
+
 class BytearrayLinearMemory:
     """A plain growable bytearray standing in for the wasm memory (unit tests)."""
 
@@ -191,6 +204,12 @@ class GuestMemory:
         self.on_exec_write: Callable[[int, int], None] = lambda addr, size: None
         #: While true a guest store to a code page invalidates it and goes through instead of faulting.
         self.code_write_passthrough = False
+        #: Memory hooks: watched pages take the slow path, and an access in a hook's range faults with
+        #: ``Excp.WATCH`` (the host then redoes the instruction with ``watch_passthrough`` set).
+        self.watch: Watch | None = None
+        self.watch_passthrough = False
+        #: (address, size, value, is_write) of the last guest load or store that faulted.
+        self.last_fault_access: tuple[int, int, int, bool] | None = None
         self.tlb_flush_all()
 
     # -- mapping ------------------------------------------------------------
@@ -326,14 +345,26 @@ class GuestMemory:
 
     def load(self, addr: int, size: int) -> int:
         """Guest read of ``size`` bytes (little-endian, unsigned); raises GuestFault."""
-        chunks = self._guest_chunks(addr, size, PERM_R, Excp.READ_UNMAPPED, Excp.READ_PROT)
+        try:
+            chunks = self._guest_chunks(addr, size, PERM_R, Excp.READ_UNMAPPED, Excp.READ_PROT)
+        except GuestFault:
+            self.last_fault_access = (addr & MASK64, size, 0, False)
+            raise
+        if self.watch is not None and not self.watch_passthrough and self.watch.hits(addr & MASK64, size, False):
+            raise GuestFault(Excp.WATCH, addr & MASK64)
         if len(chunks) == 1:
             self.tlb_fill(addr >> abi.PAGE_BITS)
         return int.from_bytes(b"".join(self.linear.read(off, n) for off, n in chunks), "little")
 
     def store(self, addr: int, size: int, value: int) -> None:
         """Guest write; raises GuestFault, or GuestFault(Excp.NONE) for a write to a code page."""
-        chunks = self._guest_chunks(addr, size, PERM_W, Excp.WRITE_UNMAPPED, Excp.WRITE_PROT)
+        try:
+            chunks = self._guest_chunks(addr, size, PERM_W, Excp.WRITE_UNMAPPED, Excp.WRITE_PROT)
+        except GuestFault:
+            self.last_fault_access = (addr & MASK64, size, value & ((1 << (8 * size)) - 1), True)
+            raise
+        if self.watch is not None and not self.watch_passthrough and self.watch.hits(addr & MASK64, size, True):
+            raise GuestFault(Excp.WATCH, addr & MASK64)
         code = self._code_pages_in(addr, size)
         if code:
             if not self.code_write_passthrough:
@@ -408,11 +439,24 @@ class GuestMemory:
         if entry is None:
             return 0
         slow = abi.PT_SLOW_WRITE if self._slow_write(page, entry) else 0
+        if self.watch is not None:
+            slow |= self.watch.page_flags(page)
         return entry.host | entry.perms | slow  # PERM_R/W/X are PT_READ/WRITE/EXEC
 
     def _slow_write(self, page: int, entry: Page) -> bool:
-        """Whether stores to ``page`` must take the slow path (translated code, or watched W+X)."""
-        return page in self.code_pages or (self.watch_exec_writes and entry.perms & _WX == _WX)
+        """Whether stores to ``page`` must take the slow path (translated code, watched W+X, a write hook)."""
+        return (page in self.code_pages or (self.watch_exec_writes and entry.perms & _WX == _WX)
+                or (self.watch is not None and bool(self.watch.page_flags(page) & abi.PT_SLOW_WRITE)))
+
+    def _slow_read(self, page: int) -> bool:
+        return self.watch is not None and bool(self.watch.page_flags(page) & abi.PT_SLOW_READ)
+
+    def rewatch(self, pages: Iterable[int] | None = None) -> None:
+        """The memory hooks changed: page-table flags and TLB entries of ``pages`` (None: every mapped page)."""
+        for page in self._pages if pages is None else pages:
+            if page in self._pages:
+                self._table.set(page, self._table_entry(page))
+                self.tlb_flush_page(page)
 
     def set_watch_exec_writes(self, on: bool) -> None:
         """Turn ``watch_exec_writes`` on or off, updating the page table and TLB of the W+X pages."""
@@ -427,7 +471,7 @@ class GuestMemory:
         """Fill the TLB entry of a mapped guest page according to its permissions."""
         entry = self._pages[page]
         tag = page << abi.PAGE_BITS
-        read = tag if entry.perms & PERM_R else abi.TLB_INVALID
+        read = tag if entry.perms & PERM_R and not self._slow_read(page) else abi.TLB_INVALID
         write = tag if entry.perms & PERM_W and not self._slow_write(page, entry) else abi.TLB_INVALID
         execute = tag if entry.perms & PERM_X else abi.TLB_INVALID
         addend = (entry.host - tag) & MASK64

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from tcg2wasm.abi import PAGE_BITS
 from tcg2wasm.cfg.region import Region, discover_region
@@ -20,6 +21,9 @@ from tcg2wasm.ir.core import GuestInsn, TranslationBlock
 from tcg2wasm.runtime.memory import GuestMemory
 from tcg2wasm.runtime.stops import Stats
 from tcg2wasm.runtime.translation_log import TranslationLog
+
+if TYPE_CHECKING:
+    from tcg2wasm.frontend.x86_64.translate import TBShape
 
 __all__ = ["MAX_TB_INSNS", "Translator", "pages_of", "pages_of_range"]
 
@@ -44,6 +48,8 @@ class Translator:
         self._stats = stats
         self.max_insns = max_insns
         self.stop_pcs: frozenset[int] = frozenset()
+        #: How hooks shape TBs (runtime/hooks.py); hooked pcs never join a region.
+        self.shape: TBShape | None = None
         self._lifted: dict[int, TranslationBlock] = {}
         self._optimized: dict[int, TranslationBlock] = {}  # made on demand: optimizing costs more than lifting
         self._by_insn: dict[int, TranslationBlock] = {}  # guest instruction pc -> a cached TB holding it
@@ -65,7 +71,7 @@ class Translator:
 
         with self._timed():
             tb = translate_block(self._memory.fetch, pc, max_insns=max_insns or self.max_insns,
-                                 stop_pcs=self.stop_pcs)
+                                 stop_pcs=self.stop_pcs, shape=self.shape)
         self._stats.blocks_translated += 1
         if self.log is not None:
             self.log.lifted(tb)
@@ -105,6 +111,10 @@ class Translator:
     def block_pcs(self) -> list[int]:
         return sorted(self._lifted)
 
+    def lifted_blocks(self) -> list[TranslationBlock]:
+        """Every cached lifted TB."""
+        return list(self._lifted.values())
+
     # -- invalidation ------------------------------------------------------------------------
     def drop_pages(self, pages: list[int]) -> None:
         for page in pages:
@@ -134,10 +144,10 @@ class Translator:
     def region_block(self, member: Callable[[int], bool]) -> Callable[[int], TranslationBlock | None]:
         """What region discovery may add at a pc: the optimized TB, or None (the pc stays an exit).
 
-        Stop pcs, pcs ``member`` refuses and unfetchable code stay exits.
+        Stop pcs, hooked pcs, pcs ``member`` refuses and unfetchable code stay exits.
         """
         def block(pc: int) -> TranslationBlock | None:
-            if pc in self.stop_pcs or not member(pc):
+            if pc in self.stop_pcs or not member(pc) or (self.shape is not None and self.shape.hooked(pc)):
                 return None
             try:
                 return self.optimized(pc)

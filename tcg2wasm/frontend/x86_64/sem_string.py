@@ -16,8 +16,13 @@ Every iteration is a complete instruction execution, so a fault in iteration
 k leaves rcx/rsi/rdi as they were at its start. With the 0x67 prefix
 (32-bit address size) the registers are esi/edi/ecx: addresses are their
 zero-extended values, and every update is a 32-bit register write (it clears
-the upper halves, as measured on the CPU). The source operand honours an fs/gs
-override; the destination is always es, whose base is 0 in 64-bit mode.
+the upper halves, as measured on the CPU). With ``ctx.unicorn_rep`` the
+``rcx == 0`` test after the decrement is left out, as in Unicorn (QEMU without
+its repz optimisation): the loop then runs the TB once more, and that execution
+only finds rcx == 0 and leaves -- a rep of n iterations is n + 1 executions of
+the instruction for instruction counts and hooks, as Unicorn reports them.
+The source operand honours an fs/gs override; the destination is always es,
+whose base is 0 in 64-bit mode.
 """
 
 from __future__ import annotations
@@ -141,7 +146,8 @@ def _lift_repeated(ctx: LiftContext, once: Iteration, bits: int, zf_ends_loop_wh
     b.brcondi(Cond.EQ, _address_reg(ctx, "rcx"), 0, done)
     once(ctx, bits)
     _set_address_reg(ctx, "rcx", b.addi(ctx.get_gpr("rcx"), -1))
-    b.brcondi(Cond.EQ, _address_reg(ctx, "rcx"), 0, done)
+    if not ctx.unicorn_rep:
+        b.brcondi(Cond.EQ, _address_reg(ctx, "rcx"), 0, done)
     if zf_ends_loop_when is not None:
         b.brcondi(Cond.EQ, ctx.flag("zf"), zf_ends_loop_when, done)
     b.goto_tb(ctx.pc)

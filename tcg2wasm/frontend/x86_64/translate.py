@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
+from typing import Protocol
 
 import iced_x86 as ix
 
@@ -10,9 +11,12 @@ from tcg2wasm.abi import PAGE_SIZE
 from tcg2wasm.frontend.x86_64 import sem_loader  # noqa: F401  (registers the semantic functions)
 from tcg2wasm.frontend.x86_64.context import LiftContext, Unsupported
 from tcg2wasm.frontend.x86_64.registry import SEMANTICS
+from tcg2wasm.frontend.x86_64.unicorn_blocks import MAX_BLOCK_BYTES, MAX_BLOCK_INSNS
+from tcg2wasm.frontend.x86_64.unicorn_blocks import ends_block as ends_unicorn_block
 from tcg2wasm.ir import Cond, Excp, Exit, GuestInsn, IRBuilder, TranslationBlock
 
 MAX_INSN_LEN = 15
+__all__ = ["MAX_INSN_LEN", "Fetch", "TBShape", "format_insn", "translate_block"]
 _FORMATTER = ix.Formatter(ix.FormatterSyntax.INTEL)
 
 Fetch = Callable[[int, int], bytes]
@@ -54,31 +58,77 @@ def _lift_one(ctx: LiftContext, ins: ix.Instruction, raw: bytes) -> bool:
     return True
 
 
+class TBShape(Protocol):
+    """How hooks shape translation blocks (``tcg2wasm.runtime.hooks`` implements it for the Uc API).
+
+    ``cut_before(pc)``: a hooked instruction -- it is always the first of its TB, and the TB
+    before it leaves with ``Exit.HOOK`` (a continuation: the host runs its hooks, then the TB).
+    ``hooked(pc)``: arriving at ``pc`` needs the host; a TB cut before it for a reason other
+    than a block end (an instruction for the fallback, undecodable bytes) leaves with
+    ``Exit.HOOK`` too, so that the host knows the arrival is not the start of a block.
+    ``unicorn_blocks``: TBs end where Unicorn's blocks end (``unicorn_blocks.py``: no page
+    boundary, its limits and ending instructions) and rep loops check rcx at the top only,
+    as Unicorn's do (one more execution of the instruction, which counts and hooks see).
+    """
+
+    unicorn_blocks: bool
+
+    def cut_before(self, pc: int) -> bool: ...
+
+    def hooked(self, pc: int) -> bool: ...
+
+
+def _fetch_size(pc: int, shape: TBShape | None) -> int:
+    if shape is not None and shape.unicorn_blocks:
+        return MAX_BLOCK_BYTES + MAX_INSN_LEN
+    return PAGE_SIZE - (pc % PAGE_SIZE) + MAX_INSN_LEN
+
+
+def _limit_reached(pc: int, cur: int, n_insns: int, max_insns: int, shape: TBShape | None) -> bool:
+    if n_insns >= max_insns:
+        return True
+    if shape is not None and shape.unicorn_blocks:
+        return cur - pc >= MAX_BLOCK_BYTES
+    return cur >= (pc | (PAGE_SIZE - 1)) + 1  # the page end
+
+
+def _continue_at(b: IRBuilder, tb_meta: dict, cur: int, shape: TBShape | None) -> None:
+    """End the TB before ``cur`` in the middle of what Unicorn runs as one block."""
+    tb_meta["cut_at"] = cur
+    if shape is not None and shape.hooked(cur):
+        b.exit_tb(Exit.HOOK, cur)
+    else:
+        b.goto_tb(cur)
+
+
 def translate_block(fetch: Fetch, pc: int, *, max_insns: int = 64,
-                    stop_pcs: frozenset[int] = frozenset()) -> TranslationBlock:
+                    stop_pcs: Container[int] = frozenset(), shape: TBShape | None = None) -> TranslationBlock:
     """Decode and lift the translation block starting at ``pc`` (see docs/frontend.md)."""
-    data = fetch(pc, PAGE_SIZE - (pc % PAGE_SIZE) + MAX_INSN_LEN)
-    page_end = (pc | (PAGE_SIZE - 1)) + 1
+    data = fetch(pc, _fetch_size(pc, shape))
+    unicorn = shape is not None and shape.unicorn_blocks
     decoder = ix.Decoder(64, data, ip=pc)
     b = IRBuilder()
     ctx = LiftContext(b)
+    ctx.unicorn_rep = unicorn
     insns: list[GuestInsn] = []
+    meta: dict = {}
     fallback = 0
     cur = pc
     while True:
+        if insns and shape is not None and shape.cut_before(cur):
+            _continue_at(b, meta, cur, shape)
+            break
         offset = cur - pc
         ins = decoder.decode()
         raw = data[offset:offset + ins.len]
-        if ins.is_invalid:
+        if ins.is_invalid or not _lift_one(ctx, ins, raw):
+            if unicorn and ins.is_invalid and decoder.last_error == ix.DecoderError.NO_MORE_BYTES:
+                fetch(pc + len(data), 1)  # Unicorn fails a block that runs out of code at its start: raises
             if insns:
-                b.goto_tb(cur)
-            else:
+                _continue_at(b, meta, cur, shape)
+            elif ins.is_invalid:
                 _emit_undecodable(ctx, cur, len(data) - offset)
                 insns.append(GuestInsn(cur, data[offset:offset + MAX_INSN_LEN], "(bad)", lifted=False))
-            break
-        if not _lift_one(ctx, ins, raw):
-            if insns:
-                b.goto_tb(cur)
             else:
                 b.insn_start(cur)
                 b.exit_tb(Exit.FALLBACK, cur)
@@ -89,8 +139,16 @@ def translate_block(fetch: Fetch, pc: int, *, max_insns: int = 64,
         cur = ins.next_ip
         if ctx.ended:
             break
-        if _ends_block(ins) or len(insns) >= max_insns or cur >= page_end or cur in stop_pcs:
+        if _ends_block(ins) or (unicorn and ends_unicorn_block(ins)) or cur in stop_pcs:
             b.goto_tb(cur)
             break
+        if _limit_reached(pc, cur, len(insns), max_insns, shape):
+            if unicorn and len(insns) < MAX_BLOCK_INSNS and cur - pc < MAX_BLOCK_BYTES:
+                _continue_at(b, meta, cur, shape)  # tcg2wasm's own limit: Unicorn's block goes on
+            else:
+                b.goto_tb(cur)
+            break
     size = (insns[-1].pc + len(insns[-1].raw) - pc) if insns else 0
-    return b.finish(pc, size, insns, fallback)
+    tb = b.finish(pc, size, insns, fallback)
+    tb.meta.update(meta)
+    return tb
