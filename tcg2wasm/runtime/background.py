@@ -66,6 +66,13 @@ class BackgroundCompiler:
         self._start()
 
     def _start(self) -> None:
+        # Everything the worker imports is imported here, on the calling thread: an import opens
+        # files, and an fd the worker held for a moment would shift the guest's own open() results
+        # (guest descriptors are host descriptors).
+        from tcg2wasm.backend.wasm import compile_region  # noqa: F401
+        from tcg2wasm.frontend.x86_64.translate import translate_block  # noqa: F401
+        from tcg2wasm.opt import optimize_tb  # noqa: F401
+
         self._pid = os.getpid()
         self._jobs: deque[tuple[int, bool]] = deque()  # (entry, whether only a region with a loop is wanted)
         self._queued: set[int] = set()
