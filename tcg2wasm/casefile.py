@@ -24,13 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tcg2wasm.abi import FLAG_BITS, GPR_NAMES, PAGE_SIZE, SEG_BASE_NAMES, Excp
+from tcg2wasm.abi import FLAG_BITS, GPR_NAMES, PAGE_SIZE, SEG_BASE_NAMES, XMM_NAMES, Excp
 from tcg2wasm.errors import CaseError, GuestFault
 
 U64_MAX = (1 << 64) - 1
+#: Vector and floating-point control registers a case may also set or expect, with their widths.
+VECTOR_REG_BITS: dict[str, int] = {name: 128 for name in XMM_NAMES} | {"mxcsr": 32, "fpcw": 16}
+VECTOR_REGS: tuple[str, ...] = tuple(VECTOR_REG_BITS)
 #: Registers a case may set or expect.
-CASE_REGS: tuple[str, ...] = GPR_NAMES + ("rip", "rflags") + SEG_BASE_NAMES
-#: Registers every run result reports.
+CASE_REGS: tuple[str, ...] = GPR_NAMES + ("rip", "rflags") + SEG_BASE_NAMES + VECTOR_REGS
+#: Registers every run result reports (``regs`` of the JSON form; the vector ones go to ``vector_regs``).
 RESULT_REGS: tuple[str, ...] = GPR_NAMES + ("rip", "rflags")
 #: rflags bits the engines model: the six status flags, DF, and the always-one bit 1.
 RFLAGS_MODELED = sum(1 << b for b in FLAG_BITS.values()) | 0x2
@@ -93,7 +96,7 @@ class RunResult:
 
     name: str
     engine: str
-    regs: dict[str, int]  # RESULT_REGS
+    regs: dict[str, int]  # RESULT_REGS, and VECTOR_REGS where the engine reports them
     memory: list[tuple[int, bytes]]  # every writable region, (addr, contents)
     stop: dict[str, Any]  # kind, pc, fault, address, message, vector (as tcg2wasm.machine.StopReason)
     stats: dict[str, Any]  # at least guest_insns, fallback_insns
@@ -103,6 +106,8 @@ class RunResult:
             "name": self.name,
             "engine": self.engine,
             "regs": {r: self.regs[r] for r in RESULT_REGS},
+            **({"vector_regs": {r: self.regs[r] for r in VECTOR_REGS if r in self.regs}}
+               if any(r in self.regs for r in VECTOR_REGS) else {}),
             "memory": [{"addr": a, "data": d.hex()} for a, d in self.memory],
             "stop": self.stop,
             "stats": self.stats,
@@ -177,8 +182,18 @@ def _regs(w: _Where, path: str, v: Any) -> dict[str, int]:
     for name in regs:
         if name not in CASE_REGS:
             raise w.error(f"{path}.{name}", f"unknown register (known: {', '.join(CASE_REGS)})")
-        out[name] = _u64(w, f"{path}.{name}", regs[name])
+        out[name] = _reg_width(w, f"{path}.{name}", regs[name], VECTOR_REG_BITS.get(name, 64))
     return out
+
+
+def _reg_width(w: _Where, path: str, v: Any, bits: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise w.error(path, f"expected an unsigned {bits}-bit integer, got {type(v).__name__} {v!r}")
+    if v < 0:
+        raise w.error(path, f"negative value {v}")
+    if v >> bits:
+        raise w.error(path, f"value 0x{v:x} does not fit in {bits} bits")
+    return v
 
 
 def _perms(w: _Where, path: str, v: Any) -> str:

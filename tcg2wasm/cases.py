@@ -13,6 +13,7 @@ from tcg2wasm.casefile import (
     CASE_REGS,
     RESULT_REGS,
     RFLAGS_MODELED,
+    VECTOR_REGS,
     Case,
     MemoryExpect,
     MemoryRegion,
@@ -31,7 +32,7 @@ from tcg2wasm.casefile import (
 from tcg2wasm.machine import Machine
 
 __all__ = [
-    "CASE_REGS", "RESULT_REGS", "RFLAGS_MODELED", "Case", "MemoryExpect", "MemoryRegion", "RunResult", "Stop",
+    "CASE_REGS", "RESULT_REGS", "RFLAGS_MODELED", "Case", "MemoryExpect", "MemoryRegion", "RunResult", "Stop", "VECTOR_REGS",
     "build_machine", "case_fetch", "case_to_json", "check_result", "load_case", "load_cases", "machine_result",
     "parse_case", "parse_cases", "run_case", "stats_to_json", "stop_to_json",
 ]
@@ -60,7 +61,7 @@ def machine_result(case: Case, machine: Any, stop: Any, engine: str) -> RunResul
     return RunResult(
         name=case.name,
         engine=engine,
-        regs={name: machine.reg_read(name) for name in RESULT_REGS},
+        regs={name: machine.reg_read(name) for name in RESULT_REGS + VECTOR_REGS},
         memory=[(r.addr, machine.mem_read(r.addr, r.size)) for r in case.memory if "w" in r.perms],
         stop=stop_to_json(stop),
         stats=stats_to_json(machine.stats),

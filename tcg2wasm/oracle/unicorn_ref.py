@@ -17,7 +17,8 @@ import iced_x86
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, Uc, UcError
 from unicorn import x86_const as X
 
-from tcg2wasm.casefile import RESULT_REGS, Case, RunResult
+from tcg2wasm.casefile import RESULT_REGS, VECTOR_REGS, Case, RunResult
+from tcg2wasm.cpu_state import FPCW_DEFAULT, MXCSR_DEFAULT
 from tcg2wasm.ucadapter import ACCESS_FAULTS, REG_IDS, VECTOR_FAULTS, fault_of_error, new_uc, perms_to_uc
 
 DEFAULT_RFLAGS = 0x2
@@ -69,11 +70,31 @@ class UnicornRunner:
         self.uc.reg_write(REG_IDS["rflags"], DEFAULT_RFLAGS)
         self.write_regs(case.regs)
 
+    def reload(self, case: Case) -> None:
+        """Give this runner another case of the same memory layout (addresses, sizes, perms) to run.
+
+        Memory is rewritten whole, every register reset to the case's (or the start-up default),
+        and Unicorn's translation cache flushed: reusing a ``Uc`` is much cheaper than creating one.
+        """
+        if [(r.addr, r.size, r.perms) for r in case.memory] != [(r.addr, r.size, r.perms) for r in self.case.memory]:
+            raise ValueError(f"{case.name}: reload needs the same memory layout")
+        self.case = case
+        self.guest_insns = 0
+        self._pending = None
+        self._last_block = (0, 0)
+        self._block_insns.clear()
+        for r in case.memory:
+            self.uc.mem_write(r.addr, r.data + bytes(r.size - len(r.data)))
+        self.uc.ctl_flush_tb()
+        defaults = {name: 0 for name in REG_IDS}
+        defaults |= {"fpcw": FPCW_DEFAULT, "mxcsr": MXCSR_DEFAULT, "rflags": DEFAULT_RFLAGS}
+        self.write_regs(defaults | case.regs)
+
     def write_regs(self, regs: dict[str, int]) -> None:
         for name, value in regs.items():
             self.uc.reg_write(REG_IDS[name], value)
 
-    def read_regs(self, names: tuple[str, ...] = RESULT_REGS) -> dict[str, int]:
+    def read_regs(self, names: tuple[str, ...] = RESULT_REGS + VECTOR_REGS) -> dict[str, int]:
         return {name: self.uc.reg_read(REG_IDS[name]) for name in names}
 
     def writable_memory(self) -> list[tuple[int, bytes]]:

@@ -11,6 +11,7 @@ from tcg2wasm.ir import Cond, Exit
 M = ix.Mnemonic
 OK = ix.OpKind
 _NEAR = (OK.NEAR_BRANCH64, OK.NEAR_BRANCH32, OK.NEAR_BRANCH16)
+_LOOP_ECX = frozenset({ix.Code.LOOP_REL8_64_ECX, ix.Code.LOOPE_REL8_64_ECX, ix.Code.LOOPNE_REL8_64_ECX})
 
 
 def _target_operand(ctx: LiftContext, ins: ix.Instruction):
@@ -19,7 +20,9 @@ def _target_operand(ctx: LiftContext, ins: ix.Instruction):
         return ins.near_branch_target
     if ctx.op_bits(0) != 64:
         raise Unsupported("indirect branch with a 16/32-bit operand")
-    return ctx.read(0)
+    target = ctx.read(0)
+    ctx.check_canonical_target(target)
+    return target
 
 
 @semantics(M.JMP)
@@ -80,6 +83,7 @@ def lift_ret(ctx: LiftContext, ins: ix.Instruction) -> None:
     b = ctx.b
     rsp = ctx.get_gpr("rsp")
     target = ctx.load(rsp, 64)
+    ctx.check_canonical_target(target)
     extra = ins.immediate(0) if ins.op_count else 0
     ctx.set_gpr("rsp", b.addi(rsp, 8 + extra))
     ctx.jump_indirect(target)
@@ -87,6 +91,11 @@ def lift_ret(ctx: LiftContext, ins: ix.Instruction) -> None:
 
 @semantics(M.SYSCALL)
 def lift_syscall(ctx: LiftContext, ins: ix.Instruction) -> None:
+    """The CPU saves the return address in rcx and rflags in r11 (SDM vol. 2, SYSCALL) before the kernel runs."""
+    from tcg2wasm.frontend.x86_64.sem_flags import pushed_rflags
+
+    ctx.set_gpr("r11", pushed_rflags(ctx))
+    ctx.set_gpr("rcx", ctx.b.const(ins.next_ip))
     ctx.exit(Exit.SYSCALL)
 
 
