@@ -78,12 +78,13 @@ class Case:
     stop: Stop
     final_regs: dict[str, int] | None = None
     final_memory: list[MemoryExpect] = field(default_factory=list)
+    final_stop: dict[str, Any] | None = None  # expected stop fields (kind, pc, fault, address, vector)
     source: str = "<case>"
     description: str = ""
 
     @property
     def has_final(self) -> bool:
-        return self.final_regs is not None or bool(self.final_memory)
+        return self.final_regs is not None or bool(self.final_memory) or self.final_stop is not None
 
     @property
     def entry(self) -> int:
@@ -261,6 +262,27 @@ def _final_memory(w: _Where, v: Any, regions: list[MemoryRegion]) -> list[Memory
     return out
 
 
+_STOP_KINDS = ("until", "count", "fault", "syscall", "hlt", "interrupt")
+
+
+def _final_stop(w: _Where, v: Any) -> dict[str, Any]:
+    obj = _obj(w, "final.stop", v)
+    _no_extra(w, "final.stop", obj, {"kind", "pc", "fault", "address", "vector"})
+    out: dict[str, Any] = {}
+    if "kind" in obj:
+        if obj["kind"] not in _STOP_KINDS:
+            raise w.error("final.stop.kind", f"expected one of {', '.join(_STOP_KINDS)}, got {obj['kind']!r}")
+        out["kind"] = obj["kind"]
+    if "fault" in obj:
+        if not isinstance(obj["fault"], str) or not obj["fault"]:
+            raise w.error("final.stop.fault", f"expected a fault name like 'READ_UNMAPPED', got {obj['fault']!r}")
+        out["fault"] = obj["fault"]
+    for key in ("pc", "address", "vector"):
+        if key in obj:
+            out[key] = _u64(w, f"final.stop.{key}", obj[key])
+    return out
+
+
 def parse_case(obj: Any, source: str = "<case>", index: int | None = None) -> Case:
     """Validate one decoded case object; raises :class:`CaseError` naming source and field."""
     label = f"[{index}]" if index is not None else None
@@ -285,10 +307,12 @@ def parse_case(obj: Any, source: str = "<case>", index: int | None = None) -> Ca
     case.description = description
     if "final" in obj:
         final = _obj(w, "final", obj["final"])
-        _no_extra(w, "final", final, {"regs", "memory"})
+        _no_extra(w, "final", final, {"regs", "memory", "stop"})
         if "regs" in final:
             case.final_regs = _regs(w, "final.regs", final["regs"])
         case.final_memory = _final_memory(w, final.get("memory", []), memory)
+        if "stop" in final:
+            case.final_stop = _final_stop(w, final["stop"])
     return case
 
 
@@ -339,6 +363,8 @@ def case_to_json(case: Case) -> dict[str, Any]:
             final["regs"] = dict(case.final_regs)
         if case.final_memory:
             final["memory"] = [{"addr": m.addr, "data": m.data.hex()} for m in case.final_memory]
+        if case.final_stop is not None:
+            final["stop"] = dict(case.final_stop)
         obj["final"] = final
     return obj
 
@@ -401,13 +427,13 @@ def check_result(case: Case, result: RunResult) -> list[str]:
 
     ``rflags`` is compared on the bits the engines model (status flags, DF, bit 1).
     """
-    problems: list[str] = []
+    problems = _stop_problems(case, result)
     for name, want in sorted((case.final_regs or {}).items()):
         got = result.regs.get(name)
         if got is None:
             problems.append(f"{name}: not reported by engine {result.engine}")
             continue
-        mask = RFLAGS_MODELED if name == "rflags" else U64_MAX
+        mask = RFLAGS_MODELED if name == "rflags" else (1 << VECTOR_REG_BITS.get(name, 64)) - 1
         if (got ^ want) & mask:
             problems.append(f"{name}: expected 0x{want:x}, got 0x{got:x}")
     for m in case.final_memory:
@@ -421,3 +447,13 @@ def check_result(case: Case, result: RunResult) -> list[str]:
                 f"got {got_bytes[first:first + 16].hex()}"
             )
     return problems
+
+
+def _stop_problems(case: Case, result: RunResult) -> list[str]:
+    """``final.stop`` fields that the result's stop does not have, compared exactly."""
+
+    def show(v: Any) -> str:
+        return f"0x{v:x}" if isinstance(v, int) and not isinstance(v, bool) else repr(v)
+
+    return [f"stop.{key}: expected {show(want)}, got {show(result.stop.get(key))}"
+            for key, want in (case.final_stop or {}).items() if result.stop.get(key) != want]

@@ -13,12 +13,12 @@ from tcg2wasm.casefile import (
     CASE_REGS,
     RESULT_REGS,
     RFLAGS_MODELED,
-    VECTOR_REGS,
     Case,
     MemoryExpect,
     MemoryRegion,
     RunResult,
     Stop,
+    VECTOR_REGS,
     case_fetch,
     case_to_json,
     check_result,
@@ -32,7 +32,8 @@ from tcg2wasm.casefile import (
 from tcg2wasm.machine import Machine
 
 __all__ = [
-    "CASE_REGS", "RESULT_REGS", "RFLAGS_MODELED", "Case", "MemoryExpect", "MemoryRegion", "RunResult", "Stop", "VECTOR_REGS",
+    "CASE_REGS", "RESULT_REGS", "RFLAGS_MODELED", "VECTOR_REGS", "Case", "MemoryExpect", "MemoryRegion", "RunResult",
+    "Stop",
     "build_machine", "case_fetch", "case_to_json", "check_result", "load_case", "load_cases", "machine_result",
     "parse_case", "parse_cases", "run_case", "stats_to_json", "stop_to_json",
 ]

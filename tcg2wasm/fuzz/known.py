@@ -6,6 +6,9 @@ between the CPU (``native``, the reference) and another engine:
 * ``UNICORN``: where Unicorn 2.1 (QEMU 5) is wrong and the CPU right (issue 14 found most of them).
 * ``VENDOR``: the host is an AMD CPU, tcg2wasm models an Intel one (its cpuid says GenuineIntel);
   where the two vendors' CPUs legitimately differ, neither engine is wrong.
+* For tcg2wasm engines whose run used the Unicorn fallback, the ``UNICORN`` entries too, labelled
+  ``fallback:<id>`` (a Unicorn error reached through the fallback, e.g. float instructions under a
+  non-default MXCSR, which tcg2wasm hands to Unicorn by design: docs/sse.md).
 * ``OPEN``: divergences of tcg2wasm that are findings not yet fixed, because the fix belongs to
   code outside the lifter (docs/testing.md, "Open findings"; each has an xfail regression test).
   They are reported as such in every campaign summary, never as matches.
@@ -17,6 +20,7 @@ every difference is of the kind the entry describes. Anything else is a divergen
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 from collections.abc import Callable
@@ -65,10 +69,15 @@ class KnownDifference:
     summary: str
     reference: str
     applies: Callable[[Context], bool]
+    #: the predicate judges the differences it is given, whatever the others: several such entries may
+    #: together explain a case (each covering some of its differences)
+    field_level: bool = False
 
 
 def _stops_equal(ctx: Context) -> bool:
-    return not any(d.field.startswith("stop.") for d in ctx.diffs)
+    from tcg2wasm.fuzz.compare import compare_stops
+
+    return not compare_stops(ctx.native.stop, ctx.other.stop)
 
 
 def _has_memory_operand(ins: ix.Instruction, size: int) -> bool:
@@ -180,10 +189,12 @@ def _store16_address(ctx: Context) -> bool:
 
 
 def _sse_compare_predicate(ctx: Context) -> bool:
-    """cmpps/cmppd/cmpss/cmpsd with an immediate of 8 or more: the CPU uses imm8[2:0], QEMU 5 raises #UD."""
-    ins = ctx.insn_at(ctx.other.stop["pc"])
-    return ctx.other.stop["fault"] == "INVALID_OPCODE" and ins is not None and ins.mnemonic in (
-        M.CMPPS, M.CMPPD, M.CMPSS, M.CMPSD) and ins.op_count == 3 and ins.immediate(2) >= 8
+    """cmpps/cmppd/cmpss/cmpsd with an immediate of 8 or more: the CPU uses imm8[2:0], QEMU 5 raises #UD --
+    when it translates the block, so the #UD may be reported at an earlier instruction of that block."""
+    pc = ctx.other.stop["pc"]
+    return ctx.other.stop["fault"] == "INVALID_OPCODE" and _code_has(
+        ctx, lambda ins, raw: ins.ip >= pc and ins.mnemonic in (M.CMPPS, M.CMPPD, M.CMPSS, M.CMPSD)
+        and ins.op_count == 3 and ins.immediate(2) >= 8)
 
 
 def _overwide_sse_read(ctx: Context) -> bool:
@@ -204,18 +215,126 @@ def _ldmxcsr_reserved(ctx: Context) -> bool:
     return ctx.native_fault == "GP" and ins is not None and ins.mnemonic == M.LDMXCSR
 
 
-def _high_half_gp(ctx: Context) -> bool:
-    """A canonical address in the upper half (the kernel's): the CPU raises #PF (a supervisor page),
-    Unicorn #GP."""
+def _upper_half_address(ctx: Context) -> bool:
+    """A canonical address in the upper (the kernel's) half: the CPU raises #PF (a supervisor page) with
+    the address; Unicorn reports the address masked to 52 bits, or another fault, at the same pc."""
     want, got = ctx.native.stop, ctx.other.stop
-    return want["kind"] == "fault" and str(want["fault"]).endswith("_UNMAPPED") and want["address"] is not None \
-        and want["address"] >= 1 << 63 and got["fault"] == "GP" and got["pc"] == want["pc"]
+    return want["kind"] == "fault" and want["address"] is not None and want["address"] >= 1 << 63 \
+        and got["kind"] == "fault" and got["pc"] == want["pc"]
+
+
+def _straddle_address(ctx: Context) -> bool:
+    """An access crossing into an unmapped page: the CPU reports the first byte of that page, Unicorn an
+    address a few bytes after it."""
+    want, got = ctx.native.stop, ctx.other.stop
+    return ctx.only("stop.address", "memory") and want["address"] is not None and got["address"] is not None \
+        and want["address"] % 4096 == 0 and 0 < got["address"] - want["address"] < 16
+
+
+def _rex_r_group(ctx: Context) -> bool:
+    """A REX.R prefix on an instruction whose ModRM.reg is an opcode extension (C7 /0, F7 /2...): the CPU
+    ignores REX.R there, QEMU adds it to the extension and raises #UD."""
+    ins = ctx.insn_at(ctx.other.stop["pc"])
+    if ctx.other.stop["fault"] != "INVALID_OPCODE" or ins is None or not ix.OpCodeInfo(ins.code).is_group:
+        return False
+    raw = case_bytes(ctx.case, None, ins.ip, ins.len)
+    return any(0x44 <= b <= 0x4F and b & 0x4 for b in raw[:ins.len - 1])
+
+
+def _test_reg1_alias(ctx: Context) -> bool:
+    """F6 /1 and F7 /1 are test (an alias of /0) on the CPU; Unicorn raises #UD."""
+    ins = ctx.insn_at(ctx.other.stop["pc"])
+    if ctx.other.stop["fault"] != "INVALID_OPCODE" or ins is None or ins.mnemonic != M.TEST:
+        return False
+    raw = case_bytes(ctx.case, None, ins.ip, ins.len)
+    at = next((i for i, b in enumerate(raw) if b in (0xF6, 0xF7)), None)
+    return at is not None and at + 1 < len(raw) and (raw[at + 1] >> 3) & 7 == 1
+
+
+def _fpcw_as_loaded(ctx: Context) -> bool:
+    """fldcw keeps the reserved control-word bits on the CPU as bit 6 = 1, bits 7 and 13-15 = 0; Unicorn
+    keeps all 16 bits as loaded."""
+    from tcg2wasm.abi import fpcw_as_loaded
+
+    diff = next((d for d in ctx.diffs if d.field == "fpcw"), None)
+    return ctx.only("fpcw") and diff is not None and diff.want == fpcw_as_loaded(diff.got)
+
+
+def effective_addresses(ins: ix.Instruction, regs: dict[str, int]) -> list[int]:
+    """Linear addresses of the explicit memory operands of ``ins`` for the register values ``regs``."""
+    from tcg2wasm.frontend.x86_64.context import gpr_location
+
+    out = []
+    for mem in _INFO.info(ins).used_memory():
+        def value(reg: int) -> int:
+            if reg == ix.Register.NONE:
+                return 0
+            if reg == ix.Register.RIP:
+                return ins.next_ip
+            name, pos, bits = gpr_location(reg)
+            return (regs[name] >> pos) & ((1 << bits) - 1)
+
+        addr = value(mem.base) + value(mem.index) * mem.scale + mem.displacement
+        addr &= (1 << 32) - 1 if mem.address_size == ix.CodeSize.CODE32 else (1 << 64) - 1
+        base = {ix.Register.FS: regs.get("fs_base", 0), ix.Register.GS: regs.get("gs_base", 0)}.get(mem.segment, 0)
+        out.append((addr + base) % (1 << 64))
+    return out
+
+
+def _noncanonical_masked_hit(ctx: Context) -> bool:
+    """#GP for a non-canonical data address that Unicorn masks to 52 bits and finds mapped (no fault)."""
+    ins = ctx.insn_at(ctx.native.stop["pc"])
+    if ctx.native_fault not in ("GP", "SS") or ins is None:
+        return False
+    try:
+        addresses = effective_addresses(ins, ctx.native.regs)
+    except Exception:  # an operand this helper does not evaluate (vsib...): no claim
+        return False
+    return any(not canonical(a) for a in addresses) and not (
+        ctx.other.stop["kind"] == "fault" and ctx.other.stop["pc"] == ctx.native.stop["pc"])
+
+
+def _cmpxchg8b_imprecise(ctx: Context) -> bool:
+    """cmpxchg8b/16b storing to a read-only page: Unicorn reports the fault but has already loaded
+    rdx:rax (and moved rip)."""
+    ins = ctx.insn_at(ctx.native.stop["pc"])
+    want, got = ctx.native.stop, ctx.other.stop
+    return ins is not None and ins.mnemonic in (M.CMPXCHG8B, M.CMPXCHG16B) and want["kind"] == got["kind"] == "fault" \
+        and want["fault"] == got["fault"] and want["pc"] == got["pc"] \
+        and ctx.only("rax", "rdx", "rip", "rflags", "stop.address", "memory")
+
+
+def _partial_load(ctx: Context) -> bool:
+    """A 16-byte load faulting on its second page: Unicorn has already written part of the xmm register."""
+    return ctx.native.stop["kind"] == "fault" and str(ctx.native_fault).startswith("READ") and _stops_equal(ctx) \
+        and all(d.field.startswith("xmm") for d in ctx.diffs)
+
+
+def _cmpxchg32_writeback(ctx: Context) -> bool:
+    """cmpxchg r32, r32 whose compare fails: this CPU leaves the destination register as it was (upper half
+    too); QEMU writes it back as a 32-bit register (upper half cleared)."""
+    return _code_has(ctx, lambda ins, raw: ins.mnemonic == M.CMPXCHG and ins.op_kind(0) == ix.OpKind.REGISTER
+                     and ix.RegisterInfo(ins.op_register(0)).size == 4) \
+        and all(d.field in GPR_FIELDS and d.got == d.want & 0xFFFFFFFF for d in ctx.diffs)
+
+
+GPR_FIELDS = frozenset(("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12",
+                        "r13", "r14", "r15"))
 
 
 def _enter_probe(ctx: Context) -> bool:
     """AMD's enter touches the new stack top (a write check at the final rsp) before writing the frame."""
     ins = ctx.insn_at(ctx.native.stop["pc"])
     return ins is not None and ins.mnemonic == M.ENTER and str(ctx.native_fault).startswith("WRITE")
+
+
+def _mxcsr_flags_stored(ctx: Context) -> bool:
+    """stmxcsr stored MXCSR, whose exception flags the CPU set and the model does not: the stored values
+    differ only in those six bits."""
+    if not _code_has(ctx, lambda ins, raw: ins.mnemonic == M.STMXCSR):
+        return False
+    return all(d.field == "memory" and isinstance(d.want, str) and len(d.want) == len(d.got)
+               and int(d.want[:2], 16) ^ int(d.got[:2], 16) < 0x40 and d.want[2:] == d.got[2:] for d in ctx.diffs)
 
 
 def _unmasked_simd(ctx: Context) -> bool:
@@ -232,12 +351,13 @@ UNICORN: tuple[KnownDifference, ...] = (
     KnownDifference("unicorn-noncanonical-data", "a non-canonical data address is an unmapped access (address "
                     "masked to 52 bits), not #GP", "SDM vol. 3 6.15 #GP/#SS; issue 14", _noncanonical_data_masked),
     KnownDifference("unicorn-flags-on-fault", "rflags changed by an instruction that faulted",
-                    "SDM vol. 3 6.5: faults are precise, state as before the instruction; issue 14", _flags_on_fault),
+                    "SDM vol. 3 6.5: faults are precise, state as before the instruction; issue 14", _flags_on_fault,
+                    field_level=True),
     KnownDifference("unicorn-syscall-rcx-r11", "syscall does not save rip in rcx and rflags in r11 (hooked syscall)",
-                    "SDM vol. 2 SYSCALL: RCX <- RIP, R11 <- RFLAGS", _syscall_regs),
+                    "SDM vol. 2 SYSCALL: RCX <- RIP, R11 <- RFLAGS", _syscall_regs, field_level=True),
     KnownDifference("unicorn-nan-selection", "with two NaN operands the NaN returned is chosen by x87 rules",
                     "SDM vol. 1 4.8.3.5 table 4-7 (SSE: the first source operand's NaN); docs/sse.md",
-                    _nan_selection),
+                    _nan_selection, field_level=True),
     KnownDifference("unicorn-partial-store", "a store running off the end of a mapping writes the mapped part",
                     "SDM vol. 3 6.5 (a faulting instruction has no effect); docs/sse.md", _partial_store),
     KnownDifference("unicorn-rex-sahf-lahf", "sahf/lahf with a REX prefix are ignored",
@@ -251,8 +371,31 @@ UNICORN: tuple[KnownDifference, ...] = (
                     "SDM vol. 2 CVTPS2PD/MOVLPS...: the memory operand is m64/m32", _overwide_sse_read),
     KnownDifference("unicorn-ldmxcsr-reserved", "ldmxcsr of a value with reserved bits set does not raise #GP",
                     "SDM vol. 2 LDMXCSR: #GP if reserved bits are set; docs/sse.md", _ldmxcsr_reserved),
-    KnownDifference("unicorn-high-half-gp", "an access to a canonical upper-half address raises #GP, "
-                    "not a page fault", "SDM vol. 3 4.6 (a supervisor page from user mode: #PF)", _high_half_gp),
+    KnownDifference("unicorn-upper-half-address", "an access to a canonical upper-half address is reported with "
+                    "the address masked to 52 bits (or as another fault)",
+                    "SDM vol. 3 4.6 and 4.7 (#PF, CR2 holds the full linear address)", _upper_half_address),
+    KnownDifference("unicorn-straddle-address", "a fault of an access crossing into an unmapped page reports an "
+                    "address after the page start", "SDM vol. 3 4.7 (CR2: the linear address that faulted)",
+                    _straddle_address),
+    KnownDifference("unicorn-rex-r-opcode-extension", "REX.R on an instruction with a ModRM opcode extension "
+                    "raises #UD", "SDM vol. 2 2.2.1.2 (REX.R extends ModRM.reg only where it names a register)",
+                    _rex_r_group),
+    KnownDifference("unicorn-test-reg1", "test r/m, imm encoded as F6 /1 or F7 /1 raises #UD",
+                    "the CPU executes /1 as test (iced-x86 decodes it so; AMD APM vol. 3 table A-6 lists TEST "
+                    "for /0 and /1)", _test_reg1_alias),
+    KnownDifference("unicorn-fpcw-reserved-bits", "fldcw keeps reserved control-word bits as loaded",
+                    "docs/sse.md, x87 (tcg2wasm.abi.fpcw_as_loaded: bit 6 reads as 1, bits 7, 13-15 as 0)",
+                    _fpcw_as_loaded, field_level=True),
+    KnownDifference("unicorn-noncanonical-masked-hit", "a non-canonical data address masked to 52 bits lands "
+                    "in a mapping: no fault", "SDM vol. 3 6.15 (#GP/#SS for a non-canonical address); issue 14",
+                    _noncanonical_masked_hit),
+    KnownDifference("unicorn-cmpxchg8b-imprecise", "cmpxchg8b/16b to a read-only page changes rdx:rax and rip "
+                    "before the fault", "SDM vol. 3 6.5: faults are precise", _cmpxchg8b_imprecise),
+    KnownDifference("unicorn-partial-load", "a 16-byte load faulting on its second page has written part of "
+                    "the register", "SDM vol. 3 6.5: faults are precise", _partial_load, field_level=True),
+    KnownDifference("unicorn-cmpxchg32-writeback", "cmpxchg r32 with a failed compare clears the upper half of "
+                    "the destination", "measured on this host (AMD EPYC): the destination is left as it was",
+                    _cmpxchg32_writeback, field_level=True),
     KnownDifference("unicorn-rmw-write-fault", "a read-modify-write of an unmapped page faults as a read",
                     "SDM vol. 3 4.7: the page-fault error code's W/R bit (the access is for writing)",
                     _rmw_write_fault),
@@ -270,6 +413,9 @@ OPEN: tuple[KnownDifference, ...] = (
     KnownDifference("open-store16-fault-address", "a 16-byte store faulting in the window addr&0xFFF in "
                     "0xFF1..0xFF8 with both pages unwritable reports the high half's address",
                     "docs/testing.md, open findings", _store16_address),
+    KnownDifference("model-mxcsr-exception-flags", "stmxcsr stores MXCSR exception flags the CPU set and the "
+                    "model does not", "docs/sse.md (MXCSR exception flags are not modelled)", _mxcsr_flags_stored,
+                    field_level=True),
     KnownDifference("model-unmasked-simd-exceptions", "unmasked SSE/x87 exceptions (#XM, #MF) are not raised",
                     "docs/sse.md (exception flags and unmasked exceptions are not modelled)", _unmasked_simd),
 )
@@ -282,7 +428,29 @@ def explain(case: Case, native: RunResult, other: RunResult, diffs: list[Differe
         return None
     ctx = Context(case, native, other, tuple(diffs))
     lists = UNICORN + VENDOR if other.engine == "unicorn" else VENDOR + OPEN
-    return next((k for k in lists if k.applies(ctx)), None)
+    found = _explain_with(ctx, lists)
+    if found is None and other.engine != "unicorn" and (other.stats.get("fallback_insns") or 0) > 0:
+        # the run handed instructions to the Unicorn fallback (by design: docs/sse.md, a non-default
+        # MXCSR); a Unicorn error there is Unicorn's, reached through the fallback
+        found = _explain_with(ctx, UNICORN)
+        if found is not None:
+            found = dataclasses.replace(found, id=f"fallback:{found.id}")
+    return found
+
+
+def _explain_with(ctx: Context, entries: tuple[KnownDifference, ...]) -> KnownDifference | None:
+    whole = next((k for k in entries if k.applies(ctx)), None)
+    if whole is not None:
+        return whole
+    used: list[KnownDifference] = []
+    for diff in ctx.diffs:  # every difference covered by some field-level entry
+        one = dataclasses.replace(ctx, diffs=(diff,))
+        k = next((k for k in entries if k.field_level and k.applies(one)), None)
+        if k is None:
+            return None
+        if k not in used:
+            used.append(k)
+    return dataclasses.replace(used[0], id="+".join(k.id for k in used)) if used else None
 
 
 def by_id(name: str) -> KnownDifference:

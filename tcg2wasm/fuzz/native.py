@@ -18,8 +18,8 @@ How a stop is detected:
 
 What the CPU cannot be given (``NativeUnsupported``): pages writable or executable but not
 readable (x86 page tables have no such pages), addresses the runner occupies or that are not
-user addresses, more than 1 GiB of memory, MXCSR reserved bits. rflags bits other than CF PF AF
-ZF SF TF DF OF AC are those of a user process (IF=1).
+user addresses, more than 1 GiB of memory, MXCSR reserved bits. rflags bits other than
+``LOADABLE_RFLAGS`` are those of a user process (IF=1, IOPL=0).
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ STOP_UNTIL, STOP_SIGNAL, STOP_TIMEOUT, STOP_COUNT = 1, 2, 3, 4
 STATUS_RAN, STATUS_SETUP_ERROR = 0, 1
 SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV, SIGSYS = 4, 5, 7, 8, 11, 31
 AUDIT_ARCH_X86_64 = 0xC000003E
-#: rflags bits a user process can load through sigreturn (the rest are the kernel's: IF=1, bit 1).
-LOADABLE_RFLAGS = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x40000
+#: rflags bits a case can give the CPU: the status flags, TF, DF, AC (through sigreturn), NT and ID (with
+#: popf before entering); IF is always 1 and IOPL 0 in a user process.
+LOADABLE_RFLAGS = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400 | 0x800 | 0x4000 | 0x40000 | 0x200000
 _REGS = struct.Struct("<20Q")
 _FPU = struct.Struct("<256sII")
 _REQUEST_HEAD = struct.Struct("<IIQQII")
@@ -241,9 +242,7 @@ class NativeRunner:
         """Run ``case`` on the CPU: a ``RunResult`` like every other engine's (engine ``"native"``)."""
         raw = self.run_raw(case)
         stop = classify(case, raw)
-        if stop["kind"] == "until":
-            raw.regs["rip"] = stop["pc"]
-        elif stop["kind"] in ("interrupt", "hlt", "syscall"):
+        if stop["kind"] == "until" or stop["kind"] in ("interrupt", "hlt", "syscall"):
             raw.regs["rip"] = stop["pc"]
         stats: dict[str, Any] = {"guest_insns": raw.steps if case.stop.count is not None else None,
                                  "fallback_insns": 0, "signal": raw.signo or None, "trapno": raw.trapno,

@@ -312,8 +312,16 @@ static void on_signal(int sig, struct siginfo *si, void *ucv) {
 extern void runner_restorer(void);
 __asm__(".globl runner_restorer\nrunner_restorer:\n\tmov $15, %eax\n\tsyscall\n\thlt\n");
 
-static __attribute__((noinline)) void run_guest(void) {
-    __asm__ volatile(".globl runner_enter_ud2\nrunner_enter_ud2:\n\tud2" ::: "memory");
+/* rflags bits rt_sigreturn does not load (not in the kernel's FIX_EFLAGS): NT and ID keep the value they
+ * have when the signal returns. So they are set with popf before the ud2 that enters the guest, and
+ * cleared again after it (else a guest's NT or ID would carry over into the next case). */
+#define NOT_RESTORED_FLAGS (0x4000ul | 0x200000ul)
+
+static __attribute__((noinline)) void run_guest(u64 extra_flags) {
+    __asm__ volatile("pushfq\n\tor %0, (%%rsp)\n\tpopfq\n\t"
+                     ".globl runner_enter_ud2\nrunner_enter_ud2:\n\tud2\n\t"
+                     "pushfq\n\tandq %1, (%%rsp)\n\tpopfq"
+                     : : "r"(extra_flags), "r"(~NOT_RESTORED_FLAGS) : "memory", "cc");
 }
 
 /* -- set-up ------------------------------------------------------------------------------------- */
@@ -562,7 +570,7 @@ static void enter_and_wait(void) {
         res.stop = STOP_UNTIL;
     } else {
         arm_timer(req.timeout_ms ? req.timeout_ms : 1000);
-        run_guest();
+        run_guest(req.regs.rflags & NOT_RESTORED_FLAGS);
         arm_timer(0);
     }
     sys3(NR_arch_prctl, 0x1003 /* ARCH_GET_FS */, &res.regs.fs_base, 0);

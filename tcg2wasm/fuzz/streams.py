@@ -176,18 +176,35 @@ def _string_setups(draw: Draw, ins: ix.Instruction) -> list[bytes]:
     return setups
 
 
-def _mxcsr_value(draw: Draw, item: Item, setups: list[bytes]) -> list[bytes]:
-    """Before ldmxcsr: store a loadable MXCSR (exceptions masked: unmasked SIMD exceptions are not modelled,
-    docs/sse.md) at its operand, with ``mov dword ptr [same operand], imm32`` (C7 /0)."""
-    if item.rip_target is not None:
-        return []
+def _store_to_operand(item: Item, opcode: bytes, value: int) -> list[bytes]:
+    """``mov [the item's memory operand], imm`` (C7 /0, imm16 under 66), built from the item's own
+    prefixes, ModRM, SIB and displacement; none for rip-relative operands (their displacement depends
+    on the length)."""
     raw = bytes(item.raw)
-    at = raw.find(b"\x0f\xae")
-    if at < 0:
+    at = raw.find(opcode)
+    if item.rip_target is not None or at < 0 or raw[at + len(opcode)] >> 6 == 3:
         return []
-    modrm = raw[at + 2] & 0xC7
+    prefixes = bytes(b for b in raw[:at] if b not in (0xF0, 0xF2, 0xF3))  # no lock/rep on a mov
+    modrm = raw[at + len(opcode)] & 0xC7
+    imm = value.to_bytes(2 if 0x66 in prefixes else 4, "little")
+    return [prefixes + b"\xc7" + bytes([modrm]) + raw[at + len(opcode) + 1:] + imm]
+
+
+def _mxcsr_value(draw: Draw, item: Item) -> list[bytes]:
+    """Before ldmxcsr: store a loadable MXCSR (exceptions masked: unmasked SIMD exceptions are not modelled,
+    docs/sse.md) at its operand."""
     value = MXCSR_DEFAULT | draw.int(0, 0x3F) | draw.int(0, 7) << 13 | (0x40 if draw.chance(0.3) else 0)
-    return [raw[:at] + b"\xc7" + bytes([modrm]) + raw[at + 3:] + value.to_bytes(4, "little")]
+    return _store_to_operand(item, b"\x0f\xae", value)
+
+
+def _nonzero_bit_scan_source(draw: Draw, item: Item) -> list[bytes]:
+    """bsf/bsr of zero leave the destination undefined (SDM; AMD: unchanged, upper half too): a
+    nonzero source keeps the result defined."""
+    ins = item.ins
+    value = 1 << draw.int(0, 14) | draw.int(0, 0x7FFF)  # nonzero in any operand width
+    if ins.op_kind(1) == OK.REGISTER:
+        return [mov_imm64(full_register(ins.op_register(1)), value | value64(draw) << 16)]
+    return _store_to_operand(item, bytes([0x0F, 0xBC if ins.mnemonic == M.BSF else 0xBD]), value)
 
 
 def _divide_setup(ins: ix.Instruction) -> bytes:
@@ -207,7 +224,9 @@ def _pre_setups(draw: Draw, stream: Stream, item: Item) -> list[bytes]:
     elif any(ins.op_kind(i) == OK.MEMORY for i in range(ins.op_count)) and draw.chance(0.9):
         setups += _point_memory(draw, stream, item)
     if ins.mnemonic == M.LDMXCSR and draw.chance(0.9):
-        setups += _mxcsr_value(draw, item, setups)
+        setups += _mxcsr_value(draw, item)
+    if ins.mnemonic in (M.BSF, M.BSR):
+        setups += _nonzero_bit_scan_source(draw, item)
     if ins.mnemonic in (M.DIV, M.IDIV) and draw.chance(0.6):
         setups.append(_divide_setup(ins))
     if ins.mnemonic in (M.POPF, M.POPFQ):
@@ -217,7 +236,7 @@ def _pre_setups(draw: Draw, stream: Stream, item: Item) -> list[bytes]:
     if ins.mnemonic in (M.LEAVE, M.ENTER) and draw.chance(0.8):
         setups.append(mov_imm64(R.RBP, STACK_ADDR + draw.int(0, STACK_SIZE // 8) * 8))
     setups += _avoid_undefined(draw, item)
-    if ins.is_stack_instruction and draw.chance(0.15):
+    if ins.is_stack_instruction and ins.mnemonic not in (M.POPF, M.POPFQ) and draw.chance(0.15):
         setups.append(mov_imm64(R.RSP, _stack_pointer(draw)))
     return setups
 
@@ -365,7 +384,7 @@ def _layout(draw: Draw, stream: Stream, start: int) -> bytes:
         addr += len(item.raw)
     end = addr
     boundaries = [item.addr for item in stream.items if item.group_start] + [end]
-    for i, item in enumerate(stream.items):
+    for _i, item in enumerate(stream.items):
         if item.branch_to is not None:
             _resolve_branch(draw, item, [b for b in boundaries if b > item.addr], end)
         if item.rip_target is not None:
@@ -407,10 +426,7 @@ def _case(draw: Draw, name: str, stream: Stream, start: int, code: bytes) -> Cas
     fill = random.Random(draw.int(0, 2**32 - 1))
     memory = []
     for addr, size, perms in LAYOUT:
-        if addr == CODE_ADDR:
-            data = bytes(start - CODE_ADDR) + code
-        else:
-            data = _data_image(fill, size)
+        data = bytes(start - CODE_ADDR) + code if addr == CODE_ADDR else _data_image(fill, size)
         memory.append(MemoryRegion(addr, size, perms, data))
     regs = dict(stream.regs)
     regs["rip"] = start

@@ -1,0 +1,52 @@
+"""A campaign worker process: ``python -m tcg2wasm.fuzz.worker KIND OPTIONS_JSON``.
+
+Reads shards (``LO HI`` lines) on stdin and writes one JSON line per case, in seed order, then
+``{"done": HI}``, on the file descriptor it was given as stdout; everything the code under test
+prints goes to stderr instead, so it cannot garble the protocol. The supervisor
+(``tcg2wasm.fuzz.campaign.Supervisor``) watches it: if the process dies or stops answering, the
+seed it was on is a crash or a hang.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from tcg2wasm.fuzz.kinds import make_worker, traceback_failure
+
+
+def serve(kind: str, options: dict, out: int) -> None:
+    worker = make_worker(kind, options)
+    channel = os.fdopen(out, "w", buffering=1)
+    try:
+        for line in sys.stdin:
+            lo, hi = (int(x) for x in line.split())
+            for seed in range(lo, hi):
+                try:
+                    result = worker.run(seed)
+                except Exception as e:  # the worker itself failed: report it, go on with a fresh one
+                    result = traceback_failure(seed, e, f"{kind} worker")
+                    worker.close()
+                    worker = make_worker(kind, options)
+                channel.write(json.dumps(result) + "\n")
+            channel.write(json.dumps({"done": hi}) + "\n")
+    finally:
+        worker.close()
+
+
+def main() -> None:
+    kind, options = sys.argv[1], json.loads(sys.argv[2])
+    out = os.dup(1)
+    os.dup2(2, 1)  # the code under test prints to what it thinks is stdout: send that to stderr
+    sys.stdout = sys.stderr
+    if options.get("nice"):
+        os.nice(int(options["nice"]))
+    from tcg2wasm.gctune import tune_for_commands
+
+    tune_for_commands()
+    serve(kind, options, out)
+
+
+if __name__ == "__main__":
+    main()
