@@ -82,7 +82,7 @@ class UnicornEngine:
         from tcg2wasm.oracle.unicorn_ref import UnicornRunner
 
         if self.runner is None or layout_of(self.runner.case) != layout_of(case):
-            self.runner = UnicornRunner(case, count_insns=False)
+            self.runner = UnicornRunner(case, count_insns=False, reusable=True)
             self.created += 1
         else:
             self.runner.reload(case)

@@ -44,7 +44,7 @@ def count_insns(code: bytes, addr: int) -> int:
 class UnicornRunner:
     """A Unicorn instance holding one case's state, runnable in steps."""
 
-    def __init__(self, case: Case, *, count_insns: bool = True) -> None:
+    def __init__(self, case: Case, *, count_insns: bool = True, reusable: bool = False) -> None:
         self.case = case
         self.uc = new_uc()
         self.guest_insns = 0
@@ -59,6 +59,9 @@ class UnicornRunner:
         self.uc.hook_add(UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
         if count_insns:
             self.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
+        self._fresh_context: Any = None  # the CPU state as created, for reload()
+        if reusable:
+            self._fresh_context = self.uc.context_save()
 
     # -- state -------------------------------------------------------------------------------
 
@@ -78,6 +81,8 @@ class UnicornRunner:
         """
         if [(r.addr, r.size, r.perms) for r in case.memory] != [(r.addr, r.size, r.perms) for r in self.case.memory]:
             raise ValueError(f"{case.name}: reload needs the same memory layout")
+        if self._fresh_context is None:
+            raise ValueError("reload needs a runner created with reusable=True")
         self.case = case
         self.guest_insns = 0
         self._pending = None
@@ -86,6 +91,9 @@ class UnicornRunner:
         for r in case.memory:
             self.uc.mem_write(r.addr, r.data + bytes(r.size - len(r.data)))
         self.uc.ctl_flush_tb()
+        # the whole CPU state as created: after a CPU exception QEMU keeps exception state
+        # (a second exception then becomes a double fault, vector 8) unless it is reset
+        self.uc.context_restore(self._fresh_context)
         defaults = {name: 0 for name in REG_IDS}
         defaults |= {"fpcw": FPCW_DEFAULT, "mxcsr": MXCSR_DEFAULT, "rflags": DEFAULT_RFLAGS}
         self.write_regs(defaults | case.regs)
