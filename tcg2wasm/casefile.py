@@ -322,6 +322,8 @@ def parse_cases(text: str, source: str = "<case>") -> list[Case]:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise CaseError(f"{source}: line {e.lineno} column {e.colno}: malformed JSON: {e.msg}") from None
+    except RecursionError:  # found by `tcg2wasm fuzz files` (issue 14: a traceback before)
+        raise CaseError(f"{source}: malformed JSON: nested too deeply") from None
     if isinstance(doc, list):
         if not doc:
             raise CaseError(f"{source}: the list of cases is empty")

@@ -426,7 +426,7 @@ def _case(draw: Draw, name: str, stream: Stream, start: int, code: bytes) -> Cas
     fill = random.Random(draw.int(0, 2**32 - 1))
     memory = []
     for addr, size, perms in LAYOUT:
-        data = bytes(start - CODE_ADDR) + code if addr == CODE_ADDR else _data_image(fill, size)
+        data = bytes(start - CODE_ADDR) + code if addr == CODE_ADDR else data_image(fill, size)
         memory.append(MemoryRegion(addr, size, perms, data))
     regs = dict(stream.regs)
     regs["rip"] = start
@@ -445,7 +445,7 @@ def _slot_pool() -> tuple[bytes, ...]:
 _SLOT_POOL = _slot_pool()
 
 
-def _data_image(fill: random.Random, size: int) -> bytes:
+def data_image(fill: random.Random, size: int) -> bytes:
     """Random bytes, with float/edge values in some 8-byte slots, always near the page ends (where accesses go)."""
     image = bytearray(fill.randbytes(size) if fill.random() < 0.7 else bytes(size))
     bits = fill.getrandbits

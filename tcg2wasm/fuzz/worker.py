@@ -1,8 +1,9 @@
 """A campaign worker process: ``python -m tcg2wasm.fuzz.worker KIND OPTIONS_JSON``.
 
-Reads shards (``LO HI`` lines) on stdin and writes one JSON line per case, in seed order, then
-``{"done": HI}``, on the file descriptor it was given as stdout; everything the code under test
-prints goes to stderr instead, so it cannot garble the protocol. The supervisor
+Reads shards (``LO HI`` lines) on the descriptor it was given as stdin and writes one JSON line
+per case, in seed order, then ``{"done": HI}``, on the one it was given as stdout; the code under
+test sees /dev/null as stdin and stderr as stdout, so that a guest program can neither read the
+shards nor garble the results. The supervisor
 (``tcg2wasm.fuzz.campaign.Supervisor``) watches it: if the process dies or stops answering, the
 seed it was on is a crash or a hang.
 """
@@ -16,11 +17,11 @@ import sys
 from tcg2wasm.fuzz.kinds import make_worker, traceback_failure
 
 
-def serve(kind: str, options: dict, out: int) -> None:
+def serve(kind: str, options: dict, out: int, inp: int) -> None:
     worker = make_worker(kind, options)
     channel = os.fdopen(out, "w", buffering=1)
     try:
-        for line in sys.stdin:
+        for line in os.fdopen(inp, "r"):
             lo, hi = (int(x) for x in line.split())
             for seed in range(lo, hi):
                 try:
@@ -37,15 +38,17 @@ def serve(kind: str, options: dict, out: int) -> None:
 
 def main() -> None:
     kind, options = sys.argv[1], json.loads(sys.argv[2])
-    out = os.dup(1)
+    out, inp = os.dup(1), os.dup(0)
     os.dup2(2, 1)  # the code under test prints to what it thinks is stdout: send that to stderr
-    sys.stdout = sys.stderr
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)  # and a guest reading its stdin must not read the shards
+    sys.stdout, sys.stdin = sys.stderr, open(os.devnull)
     if options.get("nice"):
         os.nice(int(options["nice"]))
     from tcg2wasm.gctune import tune_for_commands
 
     tune_for_commands()
-    serve(kind, options, out)
+    serve(kind, options, out, inp)
 
 
 if __name__ == "__main__":

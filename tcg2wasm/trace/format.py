@@ -145,7 +145,10 @@ class Trace:
         """
         if isinstance(self.block_seq_source, bytes):
             seq = array("I")
-            seq.frombytes(lzma.decompress(self.block_seq_source))
+            try:
+                seq.frombytes(lzma.decompress(self.block_seq_source))
+            except (lzma.LZMAError, ValueError) as e:  # damage behind the checksum (tcg2wasm fuzz files)
+                raise TraceFormatError(f"corrupted trace (the block sequence does not decompress: {e})") from None
             self.block_seq_source = seq
         return self.block_seq_source
 
@@ -293,9 +296,34 @@ def _unpack_payload(packed: bytes, source: str) -> tuple[dict[str, Any], memoryv
     (meta_len,) = struct.unpack_from("<I", payload)
     try:
         meta = json.loads(payload[4 : 4 + meta_len])
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise TraceFormatError(f"{source}: malformed trace metadata: {e}") from None
     return meta, memoryview(payload)[4 + meta_len :]
+
+
+_EFFECT_ARITY = {"write": 3, "zero": 3, "map": 4, "unmap": 3, "protect": 4, "reg": 3}
+
+
+def _check_shapes(meta: dict[str, Any]) -> None:
+    """Types of the metadata fields replay relies on (damage behind the checksum: tcg2wasm fuzz files)."""
+    def ints(values: Any, what: str) -> None:
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise ValueError(f"{what}: expected integers")
+
+    for r in meta["regions"]:
+        ints([r["addr"], r["size"], *r["pages"]], "regions")
+        if not isinstance(r["perms"], str):
+            raise ValueError("regions: perms must be a string")
+    for b in meta["blocks"]:
+        ints([b[0], b[2], *b[3:4]], "blocks")
+    for e in meta["syscalls"]:
+        ints([e["icount"], e["nr"], e["pc"], *e["args"]], "syscalls")
+        for eff in e["effects"]:
+            if not isinstance(eff, list) or len(eff) != _EFFECT_ARITY.get(eff[0] if eff else None, -1):
+                raise ValueError(f"syscalls: unknown effect {eff!r:.60}")
+    if not isinstance(meta["regs"], dict):
+        raise ValueError("regs: expected an object")
+    ints(meta["regs"].values(), "regs")
 
 
 def _decode(meta: dict[str, Any], blob: memoryview, version: int) -> Trace:
@@ -327,6 +355,7 @@ def decode(data: bytes, source: str = "<trace>") -> Trace:
     version, _tool, packed = read_header(data, source)
     meta, blob = _unpack_payload(packed, source)
     try:
+        _check_shapes(meta)
         return _decode(meta, blob, version)
     except (KeyError, TypeError, ValueError, IndexError) as e:
         raise TraceFormatError(f"{source}: malformed trace payload: {type(e).__name__}: {e}") from None
