@@ -80,7 +80,8 @@ def _random_value(rng: random.Random, depth: int = 0) -> Any:
     if pick == 3 and depth < 3:
         return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
     if pick == 4 and depth < 3:
-        return {rng.choice(("addr", "size", "perms", "data", "regs", "until", "count", "x")): _random_value(rng, depth + 1)}
+        key = rng.choice(("addr", "size", "perms", "data", "regs", "until", "count", "x"))
+        return {key: _random_value(rng, depth + 1)}
     if pick == 5:
         return 0x1000000000 * rng.randint(1, 64)  # gigantic sizes
     return rng.randint(-10, 1 << 66)

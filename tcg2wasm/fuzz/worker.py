@@ -42,7 +42,7 @@ def main() -> None:
     os.dup2(2, 1)  # the code under test prints to what it thinks is stdout: send that to stderr
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)  # and a guest reading its stdin must not read the shards
-    sys.stdout, sys.stdin = sys.stderr, open(os.devnull)
+    sys.stdout, sys.stdin = sys.stderr, os.fdopen(devnull, "r")
     if options.get("nice"):
         os.nice(int(options["nice"]))
     from tcg2wasm.gctune import tune_for_commands
