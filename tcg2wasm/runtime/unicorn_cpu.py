@@ -69,6 +69,8 @@ _HLT = b"\xf4"
 #: run through it from then on (docs/performance.md has what it bought).
 MIN_VISIT_INSNS = 2_000
 VISITS_JUDGED = 16
+#: Legacy prefixes and REX bytes (an hlt may carry them).
+_PREFIX_BYTES = frozenset(bytes.fromhex("262e363e64656667f0f2f3") + bytes(range(0x40, 0x50)))
 EXIT_UPDATE_SECONDS = 0.01  # newly compiled pcs join Unicorn's exit list at most this often
 #: Runs of a block in Unicorn before it is hot (its region is compiled): ~50 us of Unicorn time at
 #: ~20 ns a block... times the hash table's sharing; a region costs milliseconds to build.
@@ -118,6 +120,7 @@ class UnicornCPU:
         self._exits_from: frozenset[int] = frozenset()  # the compiled pcs the exits were made from
         self._exits_time = 0.0
         self._hlt_before: dict[int, bool] = {}
+        self._stepped_from: int | None = None  # where the last step started (None: the last run was a slice)
         self._pending_access: tuple[int, int] | None = None
         self._syscall = False
         self._vector: int | None = None
@@ -420,6 +423,7 @@ class UnicornCPU:
                 self._regs.write_full("rflags", rflags_now)
             if self._regs.read_full("fpcw") != fpcw:  # loaded (fldcw, fldenv, frstor...): as the CPU keeps it
                 self._regs.write_full("fpcw", abi.fpcw_as_loaded(self._regs.read_full("fpcw")))
+        self._stepped_from = pc if count else None
         return self._outcome(error, stop_pc)
 
     def _start(self, pc: int, count: int) -> UcError | None:
@@ -476,10 +480,17 @@ class UnicornCPU:
         return (self._pending_access[1] >> abi.PAGE_BITS) in self._x87_pages
 
     def _just_halted(self, rip: int) -> bool:
+        """Unicorn stopped after an hlt. A step (one instruction, from ``_stepped_from``) may end after an
+        0xf4 byte of another instruction (a ModRM of 0xf4: ``cvtdq2ps xmm6, xmm4``): then it was an hlt
+        only if every byte before the 0xf4 is a prefix (found by ``tcg2wasm fuzz streams``)."""
+        first = rip - 1 if self._stepped_from is None else self._stepped_from
+        if not 0 < rip - first <= 15:
+            return False
         try:
-            return bytes(self.uc.mem_read(rip - 1, 1)) == _HLT
+            raw = bytes(self.uc.mem_read(first, rip - first))
         except UcError:
             return False
+        return raw[-1:] == _HLT and all(b in _PREFIX_BYTES for b in raw[:-1])
 
     def _fault(self, error: UcError, rip: int) -> tuple[Exit, int, SliceOutcome]:
         if self._pending_access is not None:
