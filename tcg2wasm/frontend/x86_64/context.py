@@ -161,15 +161,21 @@ class LiftContext:
             return self.op_bits(0)
         raise Unsupported(f"operand kind {kind}")
 
-    def ea(self) -> Temp:
-        """Effective (linear) address of the memory operand, including fs/gs base."""
+    def ea(self, extra: Temp | None = None) -> Temp:
+        """Effective (linear) address of the memory operand, including fs/gs base.
+
+        ``extra``: a byte offset added inside the address-size wrap (bt's bit offset: with 0x67 the
+        whole sum wraps at 4 GiB; found by ``tcg2wasm fuzz streams``)."""
         ins = self.ins
-        rip_relative = ins.is_ip_rel_memory_operand
-        addr = self.b.const(ins.ip_rel_memory_address) if rip_relative else self._register_address(ins)
+        if ins.is_ip_rel_memory_operand:
+            addr = self.b.const(ins.ip_rel_memory_address)
+            addr = addr if extra is None else self.b.add(addr, extra)
+        else:
+            addr = self._register_address(ins, extra)
         return self.add_segment(addr, ins.memory_segment)
 
-    def _register_address(self, ins: ix.Instruction) -> Temp:
-        """base + index * scale + displacement of a memory operand (no segment)."""
+    def _register_address(self, ins: ix.Instruction, extra: Temp | None = None) -> Temp:
+        """base + index * scale + displacement (+ extra) of a memory operand (no segment)."""
         b = self.b
         addr: Temp | None = None
         if ins.memory_base != R.NONE:
@@ -182,6 +188,8 @@ class LiftContext:
             addr = index if addr is None else b.add(addr, index)
         disp = ins.memory_displacement & MASK64
         total = b.const(disp) if addr is None else b.addi(addr, disp)
+        if extra is not None:
+            total = b.add(total, extra)
         return b.ext32u(total) if _has_32bit_address(ins) else total  # 32-bit address size (0x67): wraps at 4 GiB
 
     def add_segment(self, addr: Temp, segment: int) -> Temp:

@@ -25,13 +25,13 @@ def _bit_operand(ctx: LiftContext, bits: int) -> tuple[Temp | None, Temp]:
     """
     b = ctx.b
     ins = ctx.ins
-    addr = ctx.ea() if ctx.is_mem(0) else None
     if ins.op_kind(1) != ix.OpKind.REGISTER:
-        return addr, b.const(ins.immediate(1) & (bits - 1))
+        return (ctx.ea() if ctx.is_mem(0) else None), b.const(ins.immediate(1) & (bits - 1))
     offset = ctx.read(1)
-    if addr is not None:
+    addr = None
+    if ctx.is_mem(0):
         unit = b.sari(b.sext(offset, bits), (bits.bit_length() - 1))
-        addr = b.add(addr, b.shli(unit, (bits // 8).bit_length() - 1))
+        addr = ctx.ea(extra=b.shli(unit, (bits // 8).bit_length() - 1))
     return addr, b.andi(offset, bits - 1)
 
 

@@ -21,6 +21,8 @@ def _target_operand(ctx: LiftContext, ins: ix.Instruction):
     if ctx.op_bits(0) != 64:
         raise Unsupported("indirect branch with a 16/32-bit operand")
     target = ctx.read(0)
+    if target.is_global:  # `call rsp`: the target is rsp as it was before the push (found by fuzz streams)
+        target = ctx.b.mov(target)
     ctx.check_canonical_target(target)
     return target
 
