@@ -96,6 +96,8 @@ def undefined_flags(case: Case, stop_pc: int | None) -> int:
 
 
 def _skippable(insns: list[ix.Instruction]) -> set[int]:
+    """Instructions a branch may jump over: up to a direct branch's target; everything after an indirect
+    branch, call or return (its target is known only at run time)."""
     out: set[int] = set()
     for ins in insns:
         if ins.flow_control in (ix.FlowControl.CONDITIONAL_BRANCH, ix.FlowControl.UNCONDITIONAL_BRANCH,
@@ -103,6 +105,9 @@ def _skippable(insns: list[ix.Instruction]) -> set[int]:
                 ix.OpKind.NEAR_BRANCH64, ix.OpKind.NEAR_BRANCH32, ix.OpKind.NEAR_BRANCH16):
             target = ins.near_branch_target
             out.update(i.ip for i in insns if ins.next_ip <= i.ip < target)
+        elif ins.flow_control in (ix.FlowControl.INDIRECT_BRANCH, ix.FlowControl.INDIRECT_CALL,
+                                  ix.FlowControl.RETURN):
+            out.update(i.ip for i in insns if i.ip >= ins.next_ip)
     return out
 
 

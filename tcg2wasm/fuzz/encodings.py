@@ -264,6 +264,22 @@ def valid_lifted(raw: bytes, *, allow_66_branch: bool = False) -> ix.Instruction
         return None
     if ins.flow_control != ix.FlowControl.NEXT and 0x66 in raw[:ins.len - 1] and not allow_66_branch:
         return None  # operand-size prefix on a branch: AMD and Intel differ (docs/testing.md, vendor differences)
+    if reserved_form(ins, raw[:ins.len]):
+        return None
     if not host_has(ins) or not is_lifted(ins, raw[:ins.len]):
         return None
     return ins
+
+
+_LOOPS = frozenset({M.LOOP, M.LOOPE, M.LOOPNE, M.JRCXZ, M.JECXZ})
+
+
+def reserved_form(ins: ix.Instruction, raw: bytes) -> bool:
+    """Encodings the SDM calls reserved or whose meaning differs between vendors, left out of streams
+    (docs/testing.md, vendor differences): a repeat prefix on loop/loopcc/jrcxz (on this AMD host
+    ``f2 e1`` loope branches as loopne does), and movsxd with a 16-bit operand (Intel reads 2 bytes,
+    this AMD host 4: it faults where Intel does not)."""
+    prefixes = raw[:ins.len - 1]
+    if ins.mnemonic in _LOOPS and (0xF2 in prefixes or 0xF3 in prefixes):
+        return True
+    return ins.mnemonic == M.MOVSXD and ins.op_count and ix.RegisterInfo(ins.op_register(0)).size == 2
