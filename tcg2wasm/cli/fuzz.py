@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from tcg2wasm.cli.common import EXIT_FAILED, EXIT_OK, int_at_least
+from tcg2wasm.cli.common import EXIT_FAILED, EXIT_OK, UsageError, int_at_least
 from tcg2wasm.fuzz.campaign import DEFAULT_SHARD, Summary, run_local
 from tcg2wasm.fuzz.kinds import KINDS
 
@@ -55,6 +56,8 @@ def register(sub: Any) -> None:
     p.add_argument("--local-cluster", type=int_at_least(1), metavar="N",
                    help="run on a Dask LocalCluster of N workers (what --scheduler does, on this machine)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--recheck", type=Path, metavar="DIR",
+                   help="streams: rerun the failures a campaign wrote to DIR with the current code, and count them")
     p.set_defaults(func=cmd_fuzz)
 
 
@@ -76,7 +79,27 @@ def print_summary(summary: Summary, out: Path) -> None:
         print(f"    seed {failure['seed']} {failure['status']}: {(failure.get('detail') or [''])[0][:150]}")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_recheck(directory: Path) -> int:
+    from tcg2wasm.fuzz.recheck import recheck
+
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: not a directory of campaign failures")
+    counts, still = recheck(directory)
+    for label, n in sorted(counts.items()):
+        print(f"  {label:50} {n}")
+    for line in still:
+        print(f"  still diverging: {line[:200]}")
+    return EXIT_FAILED if any(label.endswith(":diverged") and not label.startswith("unicorn") for label in counts) \
+        else EXIT_OK
+
+
 def cmd_fuzz(args: argparse.Namespace) -> int:
+    if args.recheck is not None:
+        return cmd_recheck(args.recheck)
     seed = args.seed if args.seed is not None else int(time.time() * 1000) % (1 << 40)
     seconds = args.seconds if args.seconds is not None or args.cases is not None else 60.0
     options = {"wasm_every": args.wasm_every, "unicorn_every": args.unicorn_every, "nice": args.nice}
@@ -86,6 +109,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
                           if x)
     print(f"tcg2wasm fuzz {args.kind}: seed {seed}, {where}, {limits} -> {args.out}", file=sys.stderr)
     progress = None if args.quiet else _progress
+    signal.signal(signal.SIGTERM, _interrupt)  # a killed campaign still writes its summary
     common = {"seconds": seconds, "seed": seed, "out_dir": args.out, "options": options, "max_cases": args.cases,
               "shard_size": args.shard_size, "progress": progress}
     if args.scheduler or args.local_cluster:

@@ -38,7 +38,7 @@ def _all_templates() -> tuple[encodings.Template, ...]:
     out = []
     for code in range(1, 5000):
         try:
-            info = ix.OpCodeInfo(code)
+            info = ix.OpCodeInfo(code)  # type: ignore[arg-type]  # (iced_x86.Code is a module of ints)
         except ValueError:
             break
         if info.mode64 and info.encoding == ix.EncodingKind.LEGACY:
@@ -134,7 +134,7 @@ class BlobWorker:
 
         case = blob_case(seed)
         self.count += 1
-        engines = [self.interp] + ([self.wasm] if self.count % self.wasm_every == 0 else [])
+        engines = [self.interp] + ([self.wasm] if seed % self.wasm_every == 0 else [])
         labels = []
         for engine in engines:
             try:

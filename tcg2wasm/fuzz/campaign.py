@@ -164,7 +164,7 @@ class Summary:
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Summary:
         s = cls(obj["kind"], obj["seed"], obj["jobs"], obj["cases"], obj["seconds"], Counter(obj["labels"]))
-        s.shards = [tuple(r) for r in obj["shards"]]  # type: ignore[misc]
+        s.shards = [(int(r[0]), int(r[1])) for r in obj["shards"]]
         return s
 
 
@@ -247,15 +247,30 @@ def run_local(kind: str, *, seconds: float | None, jobs: int, seed: int, out_dir
     for t in threads:
         t.start()
     last = time.monotonic()
-    while any(t.is_alive() for t in threads):
+    try:
+        while any(t.is_alive() for t in threads):
+            for t in threads:
+                t.join(timeout=0.5)
+            if time.monotonic() - last >= PROGRESS_EVERY:
+                last = time.monotonic()
+                with lock:
+                    summary.seconds = last - start
+                    write_summary(out_dir, summary)
+                if progress is not None:
+                    progress(summary)
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM, see tcg2wasm.cli.fuzz): the shards stop at their next case
+        deadline = time.monotonic()
         for t in threads:
-            t.join(timeout=0.5)
-        if progress is not None and time.monotonic() - last >= PROGRESS_EVERY:
-            last = time.monotonic()
-            summary.seconds = last - start
-            progress(summary)
+            t.join()
     summary.seconds = time.monotonic() - start
+    write_summary(out_dir, summary)
+    return summary
+
+
+def write_summary(out_dir: Path | None, summary: Summary) -> None:
+    """``out_dir/summary.json``, rewritten as the campaign goes (a killed campaign keeps its figures)."""
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "summary.json").write_text(json.dumps(summary.to_json(), indent=1) + "\n")
-    return summary
+        tmp = out_dir / "summary.json.tmp"
+        tmp.write_text(json.dumps(summary.to_json(), indent=1) + "\n")
+        tmp.replace(out_dir / "summary.json")

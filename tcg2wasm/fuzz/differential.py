@@ -15,7 +15,7 @@ from typing import Any
 
 from tcg2wasm.cases import Case, RunResult
 from tcg2wasm.fuzz import known
-from tcg2wasm.fuzz.compare import Difference, compare
+from tcg2wasm.fuzz.compare import Difference, compare, undefined_flags
 from tcg2wasm.fuzz.engines import MachineEngine, NativeEngine, UnicornEngine
 from tcg2wasm.fuzz.native import NativeUnsupported
 
@@ -75,8 +75,10 @@ class StreamChecker:
             out.append(self.unicorn)
         return out
 
-    def check(self, case: Case, engines: list[Any] | None = None) -> StreamVerdict:
-        index = self.cases
+    def check(self, case: Case, engines: list[Any] | None = None, index: int | None = None) -> StreamVerdict:
+        """``index`` (the case's seed in campaigns) picks the sampled engines, so that which cases ran on
+        wasm does not depend on how the seeds were scheduled."""
+        index = self.cases if index is None else index
         self.cases += 1
         try:
             native = self.native.run(case)
@@ -85,12 +87,28 @@ class StreamChecker:
         if native.stop["kind"] == "timeout":
             return StreamVerdict(case, native, skipped="timeout: the CPU did not stop")
         verdict = StreamVerdict(case, native)
+        results: dict[str, RunResult] = {}
         for engine in engines if engines is not None else self.engines_for(index):
-            result = engine.run(case)
+            result = results[engine.engine] = engine.run(case)
             diffs = compare(case, native, result)
             explained = known.explain(case, native, result, diffs)
             verdict.verdicts[engine.engine] = EngineVerdict(engine.engine, diffs, explained.id if explained else None)
+        self._fallback_as_unicorn(case, native, verdict, results)
         return verdict
+
+    def _fallback_as_unicorn(self, case: Case, native: RunResult, verdict: StreamVerdict,
+                             results: dict[str, RunResult]) -> None:
+        """A divergence of a tcg2wasm engine whose run used the Unicorn fallback, with exactly Unicorn's own
+        result, is Unicorn's (``fallback:same-as-unicorn``); Unicorn's divergence is still reported."""
+        for name in TCG2WASM_ENGINES:
+            v, result = verdict.verdicts.get(name), results.get(name)
+            if v is None or result is None or not v.diverged or not result.stats.get("fallback_insns"):
+                continue
+            theirs = results.get("unicorn")
+            if theirs is None:
+                theirs = results["unicorn"] = (self.unicorn or UnicornEngine()).run(case)
+            if not compare(case, theirs, result, flag_mask=undefined_flags(case, native.stop.get("pc"))):
+                v.known = "fallback:same-as-unicorn"
 
 
 def fresh_check(case: Case, engine: str) -> StreamVerdict:

@@ -7,6 +7,7 @@ gives the same case on every machine (campaign shards are seed ranges), with
 
 from __future__ import annotations
 
+import builtins
 import random
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +21,7 @@ class RandomDraw:
     def __init__(self, seed: int) -> None:
         self.r = random.Random(seed)
 
-    def int(self, lo: int, hi: int) -> int:
+    def int(self, lo: builtins.int, hi: builtins.int) -> builtins.int:
         return self.r.randint(lo, hi)
 
     def chance(self, p: float) -> bool:
@@ -29,7 +30,7 @@ class RandomDraw:
     def choice(self, items: Sequence[Any]) -> Any:
         return items[self.r.randrange(len(items))]
 
-    def bytes(self, n: int) -> bytes:
+    def bytes(self, n: builtins.int) -> builtins.bytes:
         return self.r.randbytes(n)
 
 
@@ -42,7 +43,7 @@ class HypothesisDraw:
         self._data = data
         self._st = st
 
-    def int(self, lo: int, hi: int) -> int:
+    def int(self, lo: builtins.int, hi: builtins.int) -> builtins.int:
         return self._data.draw(self._st.integers(lo, hi))
 
     def chance(self, p: float) -> bool:
@@ -52,7 +53,7 @@ class HypothesisDraw:
     def choice(self, items: Sequence[Any]) -> Any:
         return items[self._data.draw(self._st.integers(0, len(items) - 1))]
 
-    def bytes(self, n: int) -> bytes:
+    def bytes(self, n: builtins.int) -> builtins.bytes:
         return self._data.draw(self._st.binary(min_size=n, max_size=n))
 
 

@@ -12,11 +12,12 @@ lifted one is as good -- so the encoder need not be exact, only valid often enou
 
 from __future__ import annotations
 
+import builtins
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import iced_x86 as ix
 
@@ -41,13 +42,13 @@ _FEATURE_FLAGS = {
 class Draw(Protocol):
     """Where random choices come from: ``random.Random`` adapted, or hypothesis' ``data.draw`` (shrinks)."""
 
-    def int(self, lo: int, hi: int) -> int: ...  # inclusive
+    def int(self, lo: builtins.int, hi: builtins.int) -> builtins.int: ...  # inclusive
 
     def chance(self, p: float) -> bool: ...
 
-    def choice(self, items: Sequence): ...  # type: ignore[type-arg]
+    def choice(self, items: Sequence[Any]) -> Any: ...
 
-    def bytes(self, n: int) -> bytes: ...
+    def bytes(self, n: builtins.int) -> builtins.bytes: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Template:
 
 
 def _parse(code: int, text: str) -> Template | None:
-    info = ix.OpCodeInfo(code)
+    info = ix.OpCodeInfo(code)  # type: ignore[arg-type]  # (iced_x86.Code is a module of ints)
     tokens = text.split()
     mandatory, no_prefix, o16, rex_w, a32, moffs = None, False, False, False, False, False
     opcode: list[int] = []
@@ -137,7 +138,7 @@ def templates() -> dict[int, tuple[Template, ...]]:
     out: dict[int, list[Template]] = {}
     for code in range(1, 5000):
         try:
-            info = ix.OpCodeInfo(code)
+            info = ix.OpCodeInfo(code)  # type: ignore[arg-type]  # (iced_x86.Code is a module of ints)
         except ValueError:
             break
         if (info.mnemonic not in SEMANTICS or info.mnemonic in EXCLUDED or not info.mode64
@@ -171,7 +172,7 @@ def _legacy_prefixes(draw: Draw, t: Template) -> list[int]:
 
 def _modrm_bytes(draw: Draw, t: Template) -> list[int]:
     mod = 3 if draw.chance(0.45) else draw.int(0, 2)
-    reg = int(t.modrm) if t.modrm not in (None, "r") else draw.int(0, 7)  # type: ignore[arg-type]
+    reg = draw.int(0, 7) if t.modrm is None or t.modrm == "r" else int(t.modrm)
     rm = draw.int(0, 7)
     out = [mod << 6 | reg << 3 | rm]
     if mod != 3 and rm == 4:
@@ -282,4 +283,4 @@ def reserved_form(ins: ix.Instruction, raw: bytes) -> bool:
     prefixes = raw[:ins.len - 1]
     if ins.mnemonic in _LOOPS and (0xF2 in prefixes or 0xF3 in prefixes):
         return True
-    return ins.mnemonic == M.MOVSXD and ins.op_count and ix.RegisterInfo(ins.op_register(0)).size == 2
+    return ins.mnemonic == M.MOVSXD and ins.op_count > 0 and ix.RegisterInfo(ins.op_register(0)).size == 2

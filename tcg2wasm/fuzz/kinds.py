@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import traceback
+from collections.abc import Callable
 from typing import Any, Protocol
 
 #: kind name -> "module:WorkerClass"
@@ -60,7 +61,7 @@ class StreamWorker:
 
         case = stream_case(seed)
         try:
-            verdict = self.checker.check(case)
+            verdict = self.checker.check(case, index=seed)
         except Exception as e:  # an exception from an engine: a finding, and the engines start afresh
             self.close()
             self.__init__(self.options)  # type: ignore[misc]
@@ -77,8 +78,9 @@ class StreamWorker:
         from tcg2wasm.fuzz.minimize import minimize
         from tcg2wasm.fuzz.regressions import regression_case
 
-        make = {"interp": lambda: MachineEngine("interp"), "wasm": lambda: MachineEngine("wasm"),
-                "unicorn": UnicornEngine}[engine]
+        makers: dict[str, Callable[[], Any]] = {"interp": lambda: MachineEngine("interp"),
+                                                "wasm": lambda: MachineEngine("wasm"), "unicorn": UnicornEngine}
+        make = makers[engine]
         probe = make()
         field = diffs[0].field
 

@@ -93,7 +93,7 @@ def mov_imm64(reg: int, value: int) -> bytes:
 
 
 def full_register(reg: int) -> int:
-    return ix.RegisterInfo(reg).full_register
+    return ix.RegisterInfo(reg).full_register  # type: ignore[arg-type]
 
 
 def _target(draw: Draw, size: int) -> int:

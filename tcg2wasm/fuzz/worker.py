@@ -10,11 +10,16 @@ seed it was on is a crash or a hang.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
+import signal
 import sys
 
 from tcg2wasm.fuzz.kinds import make_worker, traceback_failure
+
+PR_SET_PDEATHSIG = 1
 
 
 def serve(kind: str, options: dict, out: int, inp: int) -> None:
@@ -36,7 +41,15 @@ def serve(kind: str, options: dict, out: int, inp: int) -> None:
         worker.close()
 
 
+def _die_with_parent() -> None:
+    """Linux: the worker gets SIGKILL when its supervisor dies (no orphan left running a shard)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def main() -> None:
+    _die_with_parent()
     kind, options = sys.argv[1], json.loads(sys.argv[2])
     out, inp = os.dup(1), os.dup(0)
     os.dup2(2, 1)  # the code under test prints to what it thinks is stdout: send that to stderr

@@ -19,7 +19,15 @@ from unicorn import x86_const as X
 
 from tcg2wasm.casefile import RESULT_REGS, VECTOR_REGS, Case, RunResult
 from tcg2wasm.cpu_state import FPCW_DEFAULT, MXCSR_DEFAULT
-from tcg2wasm.ucadapter import ACCESS_FAULTS, REG_IDS, VECTOR_FAULTS, fault_of_error, new_uc, perms_to_uc
+from tcg2wasm.ucadapter import (
+    ACCESS_FAULTS,
+    REG_IDS,
+    VECTOR_FAULTS,
+    fault_of_error,
+    flush_translations,
+    new_uc,
+    perms_to_uc,
+)
 
 DEFAULT_RFLAGS = 0x2
 NO_UNTIL = (1 << 64) - 1  # an address a run never reaches: "no stop address"
@@ -90,7 +98,7 @@ class UnicornRunner:
         self._block_insns.clear()
         for r in case.memory:
             self.uc.mem_write(r.addr, r.data + bytes(r.size - len(r.data)))
-        self.uc.ctl_flush_tb()
+        flush_translations(self.uc)
         # the whole CPU state as created: after a CPU exception QEMU keeps exception state
         # (a second exception then becomes a double fault, vector 8) unless it is reset
         self.uc.context_restore(self._fresh_context)

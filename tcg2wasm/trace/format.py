@@ -319,7 +319,7 @@ def _check_shapes(meta: dict[str, Any]) -> None:
     for e in meta["syscalls"]:
         ints([e["icount"], e["nr"], e["pc"], *e["args"]], "syscalls")
         for eff in e["effects"]:
-            if not isinstance(eff, list) or len(eff) != _EFFECT_ARITY.get(eff[0] if eff else None, -1):
+            if not isinstance(eff, list) or len(eff) != _EFFECT_ARITY.get(str(eff[0]) if eff else "", -1):
                 raise ValueError(f"syscalls: unknown effect {eff!r:.60}")
     if not isinstance(meta["regs"], dict):
         raise ValueError("regs: expected an object")
