@@ -29,6 +29,7 @@ from tcg2wasm.casefile import (
     stats_to_json,
     stop_to_json,
 )
+from tcg2wasm.errors import CaseError, Tcg2WasmError
 from tcg2wasm.machine import Machine
 
 __all__ = [
@@ -50,7 +51,11 @@ def build_machine(case: Case, engine: str = "wasm") -> Machine:
     """
     machine = Machine(engine=engine, hot_threshold=1)
     for region in case.memory:
-        machine.mem_map(region.addr, region.size, region.perms)
+        try:
+            machine.mem_map(region.addr, region.size, region.perms)
+        except Tcg2WasmError as e:  # out of guest memory: say which file and case (found by fuzz files)
+            raise CaseError(f"{case.source}: case {case.name!r}: cannot map 0x{region.size:x} bytes at "
+                            f"0x{region.addr:x}: {e}") from None
         if region.data:
             machine.mem_write(region.addr, region.data)
     for name, value in case.regs.items():

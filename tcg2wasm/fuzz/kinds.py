@@ -19,6 +19,7 @@ KINDS: dict[str, str] = {
     "blobs": "tcg2wasm.fuzz.blobs:BlobWorker",
     "cfg": "tcg2wasm.fuzz.cfg:CfgWorker",
     "files": "tcg2wasm.fuzz.files:FileWorker",
+    "selftest": "tcg2wasm.fuzz.kinds:SelfTestWorker",
 }
 
 
@@ -100,3 +101,26 @@ class StreamWorker:
                           "in the campaign: " + "; ".join(str(d) for d in diffs[:6]))
         return {"status": status, "engine": engine, "confirmed": bool(verdict and verdict.diverged),
                 "detail": detail, "case": regression_case(small, again.native, detail)}
+
+
+class SelfTestWorker:
+    """A kind that tests the campaign machinery itself: options ``crash_at`` / ``hang_at`` / ``raise_at``
+    name seeds where the worker process aborts, stops answering, or raises; other seeds pass."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+
+    def close(self) -> None:
+        pass
+
+    def run(self, seed: int) -> dict[str, Any]:
+        import os
+        import time
+
+        if seed in self.options.get("crash_at", ()):
+            os.abort()
+        if seed in self.options.get("hang_at", ()):
+            time.sleep(3600)
+        if seed in self.options.get("raise_at", ()):
+            return traceback_failure(seed, RuntimeError(f"raised at seed {seed}"), "selftest")
+        return {"seed": seed, "labels": [f"parity:{seed % 2}"]}

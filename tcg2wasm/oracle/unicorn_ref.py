@@ -19,6 +19,7 @@ from unicorn import x86_const as X
 
 from tcg2wasm.casefile import RESULT_REGS, VECTOR_REGS, Case, RunResult
 from tcg2wasm.cpu_state import FPCW_DEFAULT, MXCSR_DEFAULT
+from tcg2wasm.errors import CaseError
 from tcg2wasm.ucadapter import (
     ACCESS_FAULTS,
     REG_IDS,
@@ -75,7 +76,11 @@ class UnicornRunner:
 
     def _load(self, case: Case) -> None:
         for r in case.memory:
-            self.uc.mem_map(r.addr, r.size, perms_to_uc(r.perms))
+            try:
+                self.uc.mem_map(r.addr, r.size, perms_to_uc(r.perms))
+            except UcError as e:  # a 64 GiB mapping: UC_ERR_NOMEM (a traceback before; found by fuzz files)
+                raise CaseError(f"{case.source}: case {case.name!r}: Unicorn cannot map 0x{r.size:x} bytes at "
+                                f"0x{r.addr:x}: {e}") from None
             if r.data:
                 self.uc.mem_write(r.addr, r.data)
         self.uc.reg_write(REG_IDS["rflags"], DEFAULT_RFLAGS)
