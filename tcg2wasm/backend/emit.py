@@ -34,7 +34,7 @@ from tcg2wasm.backend.emit_vec import VEC_EMITTERS
 from tcg2wasm.backend.emit_vec_ext import VEC_EXT_EMITTERS
 from tcg2wasm.backend.emit_x87 import X87_EMITTERS
 from tcg2wasm.ir.core import Op
-from tcg2wasm.ir.ops import OPS, Cond, Exit, memop_signed, memop_size
+from tcg2wasm.ir.ops import OPS, Cond, Exit, memop_for_write, memop_signed, memop_size
 
 if TYPE_CHECKING:
     from tcg2wasm.backend.function import FunctionBuilder
@@ -337,7 +337,8 @@ def _qemu_ld(fb: FunctionBuilder, op: Op) -> None:
     out, addr, memop = op.args
     e = fb.e
     size, signed = memop_size(memop), memop_signed(memop)
-    set_ti, hit = _tlb_lookup(fb, addr.index, size, TLB_TAG_READ)
+    # the read of a read-modify-write hits only where stores may be done too (else ld_miss: a write fault)
+    set_ti, hit = _tlb_lookup(fb, addr.index, size, TLB_TAG_WRITE if memop_for_write(memop) else TLB_TAG_READ)
     fast = e.set(out.index, e.load(size, signed, 0, _host_address(fb, addr.index)))
     raw = fb.scratch[0]
     # The helper's result is normalized here, so it may return it extended either way.

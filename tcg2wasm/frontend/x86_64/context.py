@@ -57,6 +57,18 @@ def _has_32bit_address(ins: ix.Instruction) -> bool:
     return any(r != R.NONE and ix.RegisterInfo(r).size == 4 for r in (ins.memory_base, ins.memory_index))
 
 
+_INFO = ix.InstructionInfoFactory()
+_RMW_ACCESS = (ix.OpAccess.READ_WRITE, ix.OpAccess.READ_COND_WRITE)
+
+
+def reads_to_write(ins: ix.Instruction) -> bool:
+    """Whether ``ins`` accesses one memory operand, read and written back (cmpxchg: written back always)."""
+    if not any(ins.op_kind(i) == OK.MEMORY for i in range(ins.op_count)):
+        return False
+    used = _INFO.info(ins).used_memory()
+    return len(used) == 1 and used[0].access in _RMW_ACCESS
+
+
 def memop_for(bits: int, signed: bool = False) -> MemOp:
     m = _MEMOP_BY_BITS[bits]
     return MemOp(m | MemOp.SIGN) if signed and bits < 64 else m
@@ -75,6 +87,9 @@ class LiftContext:
         #: rep loops as Unicorn's: rcx is tested at the top only, so the last iteration is followed
         #: by one more execution of the instruction that just leaves (see sem_string.py)
         self.unicorn_rep = False
+        #: The instruction reads and writes back its one memory operand (add [m], r; xchg; cmpxchg; inc [m]...):
+        #: its loads check write permission first, so that an unwritable page faults as a write, as on the CPU.
+        self.rmw_memory = False
 
     # -- registers ---------------------------------------------------------
     def get_reg(self, reg: int) -> Temp:
@@ -200,7 +215,8 @@ class LiftContext:
         return addr
 
     def load(self, addr: Temp, bits: int, signed: bool = False) -> Temp:
-        return self.b.load(addr, memop_for(bits, signed))
+        memop = memop_for(bits, signed)
+        return self.b.load(addr, MemOp(memop | MemOp.FOR_WRITE) if self.rmw_memory else memop)
 
     def store(self, addr: Temp, value: Temp, bits: int) -> None:
         self.b.store(value, addr, memop_for(bits))

@@ -6,7 +6,7 @@ import iced_x86 as ix
 
 from tcg2wasm.frontend.x86_64.context import LiftContext, Unsupported
 from tcg2wasm.frontend.x86_64.registry import semantics
-from tcg2wasm.ir import Cond, Exit
+from tcg2wasm.ir import Cond, Exit, MemOp
 
 M = ix.Mnemonic
 OK = ix.OpKind
@@ -14,8 +14,12 @@ _NEAR = (OK.NEAR_BRANCH64, OK.NEAR_BRANCH32, OK.NEAR_BRANCH16)
 _LOOP_ECX = frozenset({ix.Code.LOOP_REL8_64_ECX, ix.Code.LOOPE_REL8_64_ECX, ix.Code.LOOPNE_REL8_64_ECX})
 
 
-def _target_operand(ctx: LiftContext, ins: ix.Instruction):
-    """Constant target of a direct branch, or the Temp holding an indirect one."""
+def _target_operand(ctx: LiftContext, ins: ix.Instruction, pushes: bool = False):
+    """Constant target of a direct branch, or the Temp holding an indirect one.
+
+    ``pushes`` (call): the push's stack fault comes before the #GP of a non-canonical target (SDM vol. 2
+    CALL, operation: the stack check first; found by ``tcg2wasm fuzz streams``): a write probe of the
+    stack slot (a load with ``MemOp.FOR_WRITE``) goes before the target check."""
     if ins.op_kind(0) in _NEAR:
         return ins.near_branch_target
     if ctx.op_bits(0) != 64:
@@ -23,6 +27,8 @@ def _target_operand(ctx: LiftContext, ins: ix.Instruction):
     target = ctx.read(0)
     if target.is_global:  # `call rsp`: the target is rsp as it was before the push (found by fuzz streams)
         target = ctx.b.mov(target)
+    if pushes:
+        ctx.b.load(ctx.b.addi(ctx.get_gpr("rsp"), -8), MemOp(MemOp.UQ | MemOp.FOR_WRITE))
     ctx.check_canonical_target(target)
     return target
 
@@ -70,7 +76,7 @@ def lift_loop(ctx: LiftContext, ins: ix.Instruction) -> None:
 
 @semantics(M.CALL)
 def lift_call(ctx: LiftContext, ins: ix.Instruction) -> None:
-    target = _target_operand(ctx, ins)
+    target = _target_operand(ctx, ins, pushes=True)
     ctx.push(ctx.b.const(ins.next_ip))
     if isinstance(target, int):
         ctx.jump(target)

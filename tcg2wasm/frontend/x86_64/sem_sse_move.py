@@ -20,7 +20,7 @@ import iced_x86 as ix
 
 from tcg2wasm.frontend.x86_64.context import LiftContext, Unsupported
 from tcg2wasm.frontend.x86_64.registry import semantics
-from tcg2wasm.ir import Cond, Temp
+from tcg2wasm.ir import Cond, MemOp, Temp
 
 M = ix.Mnemonic
 OK = ix.OpKind
@@ -43,10 +43,12 @@ def store_xmm128(ctx: LiftContext, addr: Temp, lo: Temp, hi: Temp) -> None:
     Low half first, so that a fault reports the lowest address, as the CPU does -- except when
     the low half ends just before a page boundary that the high half starts at or crosses
     (``addr & 0xFFF`` in 0xFF1..0xFF8): then the high half goes first, so that a fault on the second
-    page leaves the first unwritten. (Left over: in that window, when the first page faults too,
-    the address reported is the high half's, not ``addr``: docs/testing.md.)"""
+    page leaves the first unwritten. Before both, a one-byte write probe at ``addr`` (a load with
+    ``MemOp.FOR_WRITE``): when the first page cannot be written either, the CPU reports it, at
+    ``addr`` (found by ``tcg2wasm fuzz streams``, seed 41022048)."""
     b = ctx.b
     ctx.check_aligned16(addr)
+    b.load(addr, MemOp(MemOp.UB | MemOp.FOR_WRITE))
     high = b.addi(addr, 8)
     high_first = b.setcondi(Cond.LTU, b.addi(b.andi(addr, 0xFFF), -0xFF1), 8)
     zero = b.const(0)

@@ -9,7 +9,7 @@ import iced_x86 as ix
 
 from tcg2wasm.abi import PAGE_SIZE
 from tcg2wasm.frontend.x86_64 import sem_loader  # noqa: F401  (registers the semantic functions)
-from tcg2wasm.frontend.x86_64.context import LiftContext, Unsupported
+from tcg2wasm.frontend.x86_64.context import LiftContext, Unsupported, reads_to_write
 from tcg2wasm.frontend.x86_64.registry import SEMANTICS
 from tcg2wasm.frontend.x86_64.unicorn_blocks import MAX_BLOCK_BYTES, MAX_BLOCK_INSNS
 from tcg2wasm.frontend.x86_64.unicorn_blocks import ends_block as ends_unicorn_block
@@ -78,6 +78,7 @@ def _lift_one(ctx: LiftContext, ins: ix.Instruction, raw: bytes) -> bool:
     mark = b.mark()
     ctx.ins, ctx.pc, ctx.next_pc, ctx.ended = ins, ins.ip, ins.next_ip, False
     ctx.insn_bytes = raw
+    ctx.rmw_memory = reads_to_write(ins)
     b.insn_start(ins.ip)
     try:
         fn(ctx, ins)
