@@ -276,6 +276,10 @@ static void record_signal(int sig, const struct siginfo *si, const struct uconte
 }
 
 static void on_signal(int sig, struct siginfo *si, void *ucv) {
+    /* The kernel delivers the signal with the guest's AC flag still set (it clears only DF, RF and TF), and
+     * Linux sets CR0.AM: the handler's own unaligned copies would raise #AC inside it (a dead runner). The
+     * guest's rflags, AC too, are in uc; sigreturn loads them back. */
+    __asm__ volatile("pushfq\n\tandq $~0x40000, (%%rsp)\n\tpopfq" : : : "memory", "cc");
     struct ucontext *uc = ucv;
     u64 rip = uc->mc.rip;
     if (!in_guest) {
