@@ -48,7 +48,7 @@ from tcg2wasm.runtime.code_cache import CodeCache
 from tcg2wasm.runtime.cpuid import cpuid
 from tcg2wasm.runtime.memory import PERM_W, PERM_X, GuestMemory, format_perms
 from tcg2wasm.runtime.registers import RegisterFile
-from tcg2wasm.runtime.stops import Stats
+from tcg2wasm.runtime.stops import Stats, has_stop_pc
 from tcg2wasm.runtime.wasm_runtime import WasmRuntime
 from tcg2wasm.runtime.x87_pages import cached_x87_pages, x87_pages
 from tcg2wasm.ucadapter import (
@@ -61,6 +61,11 @@ from tcg2wasm.ucadapter import (
 )
 
 __all__ = ["SliceOutcome", "UnicornCPU"]
+
+#: x87 registers only Unicorn holds (the state block has fpcw): kept across _forget_exception
+_X87_REGS = (*(getattr(X, f"UC_X86_REG_FP{i}") for i in range(8)), X.UC_X86_REG_FPSW, X.UC_X86_REG_FPTAG,
+             X.UC_X86_REG_FPCW, X.UC_X86_REG_FIP, X.UC_X86_REG_FCS, X.UC_X86_REG_FDP, X.UC_X86_REG_FDS,
+             X.UC_X86_REG_FOP)
 
 _HLT = b"\xf4"
 #: A visit from Unicorn to compiled code costs two hand-overs (~60 us here: ~3,000 instructions at
@@ -124,6 +129,8 @@ class UnicornCPU:
         self._pending_access: tuple[int, int] | None = None
         self._syscall = False
         self._vector: int | None = None
+        self._fresh_context = self.uc.context_save()  # the CPU as created: see _forget_exception
+        self._exception_seen = False
         self.counter: BlockCounter | None = None  # made by the first slice (a block hook costs ~30%)
         self._until = MASK64  # the stop address a hooked slice runs to (MASK64: none)
         self._candidates: set[int] = set()  # stops where compiled code may exist (stop_at_candidates)
@@ -242,7 +249,7 @@ class UnicornCPU:
             self._prepare_until(MASK64 if stop_pc == pc else stop_pc)
             return
         compiled = self._compiled_pcs()
-        stale = pc in self._exits or (stop_pc != MASK64 and stop_pc not in self._exits)
+        stale = pc in self._exits or (has_stop_pc(stop_pc) and stop_pc not in self._exits)
         if stale or (compiled is not self._exits_from
                      and time.perf_counter() - self._exits_time >= EXIT_UPDATE_SECONDS):
             self._set_exits(compiled, stop_pc, pc)
@@ -254,11 +261,12 @@ class UnicornCPU:
         until the next update); the stop address and the removal of ``pc`` may not.
         """
         exits = (frozenset(p for p in compiled if not self._after_hlt_byte(p))
-                 | ({stop_pc} if stop_pc != MASK64 else frozenset())) - {pc}
+                 | ({stop_pc} if has_stop_pc(stop_pc) else frozenset())) - {pc}
         new = exits - self._exits
         self.uc.ctl_set_exits(sorted(exits))
         for exit_pc in new:  # blocks Unicorn translated before must stop at the new exits
-            self.uc.ctl_remove_cache(exit_pc, exit_pc + 1)
+            # (a block running into an exit at 2^64-1 holds the byte before it: Unicorn's end is below 2^64)
+            self.uc.ctl_remove_cache(min(exit_pc, MASK64 - 1), min(exit_pc + 1, MASK64))
         self._exits, self._exits_from, self._exits_time = exits, compiled, time.perf_counter()
 
     def _prepare_until(self, stop_pc: int) -> None:
@@ -403,6 +411,8 @@ class UnicornCPU:
 
     def _run(self, pc: int, count: int = 0) -> tuple[Exit, int, SliceOutcome]:
         stop_pc = self._rt.state_read("stop_pc")
+        if self._exception_seen:
+            self._forget_exception()
         self._prepare(pc)
         fpcw = self._regs.read_full("fpcw")
         rflags = self._regs.read_full("rflags")
@@ -425,6 +435,17 @@ class UnicornCPU:
                 self._regs.write_full("fpcw", abi.fpcw_as_loaded(self._regs.read_full("fpcw")))
         self._stepped_from = pc if count else None
         return self._outcome(error, stop_pc)
+
+    def _forget_exception(self) -> None:
+        """QEMU keeps the last CPU exception it raised (``old_exception``: the hook stops before delivery, which
+        would clear it), so the next #GP or #DE became a double fault, vector 8, and the one after that ran on
+        (found by ``tcg2wasm fuzz blobs``: two xrstor with a bad header). The CPU as created comes back; the
+        registers the state block holds are written right after, the x87 ones only Unicorn holds are kept."""
+        x87 = [(reg, self.uc.reg_read(reg)) for reg in _X87_REGS]
+        self.uc.context_restore(self._fresh_context)
+        for reg, value in x87:
+            self.uc.reg_write(reg, value)
+        self._exception_seen = False
 
     def _start(self, pc: int, count: int) -> UcError | None:
         if self.counter is not None:
@@ -460,6 +481,7 @@ class UnicornCPU:
         if self._syscall:
             return Exit.SYSCALL, rip, SliceOutcome()
         if self._vector is not None:
+            self._exception_seen = True
             fault = VECTOR_FAULTS.get(self._vector)
             if fault is not None:
                 return self._report(fault, 0), rip, SliceOutcome()
