@@ -44,6 +44,7 @@ class Supervisor:
         self.case_timeout = case_timeout
         self.proc: subprocess.Popen[bytes] | None = None
         self._buffer = b""
+        self._eof = False  # the worker closed its output: it is dying, whatever poll() says yet
         self.restarts = 0
 
     def _start(self) -> subprocess.Popen[bytes]:
@@ -70,6 +71,7 @@ class Supervisor:
                 return None
             chunk = os.read(fd, 1 << 16)
             if not chunk:
+                self._eof = True
                 return None
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
@@ -91,7 +93,7 @@ class Supervisor:
         while seed < hi and not stop():
             if self.proc is None:
                 self.proc = self._start()
-                self._buffer = b""
+                self._buffer, self._eof = b"", False
             assert self.proc.stdin is not None
             with contextlib.suppress(BrokenPipeError):
                 self.proc.stdin.write(f"{seed} {hi}\n".encode())
@@ -116,8 +118,11 @@ class Supervisor:
 
     def _lost(self, seed: int, emit: Callable[[dict[str, Any]], None]) -> int:
         assert self.proc is not None
+        if self._eof:  # its files are closed before it can be waited for: a crash, never a hang
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=30)
         alive = self.proc.poll() is None
-        status = "hang" if alive else "crash"
+        status = "hang" if alive and not self._eof else "crash"
         if alive:
             self.proc.kill()
             self.proc.wait()
