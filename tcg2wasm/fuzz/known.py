@@ -433,11 +433,13 @@ def _address_in_operand(ctx: Context) -> bool:
 
 
 def _popcnt(ctx: Context) -> bool:
-    """popcnt: QEMU 5 (as Unicorn 2.1 builds it) counts wrong (and keeps upper bits of the r16 form)."""
+    """popcnt: QEMU 5 (as Unicorn 2.1 builds it) counts wrong (and keeps upper bits of the r16 form), and sets ZF
+    from its wrong count (popcnt of 0x8000000000000000: 0, ZF=1; seed 45058569)."""
     if not _code_has(ctx, lambda ins, raw: ins.mnemonic == M.POPCNT):
         return False
     at = ctx.insn_at(ctx.native.stop["pc"])
-    return ctx.only(*GPR_FIELDS) or (at is not None and at.mnemonic == M.POPCNT and ctx.native_fault is not None)
+    return ctx.only(*GPR_FIELDS, "rflags") or (at is not None and at.mnemonic == M.POPCNT
+                                               and ctx.native_fault is not None)
 
 
 def _syscall_stale_flags(ctx: Context) -> bool:
