@@ -119,8 +119,9 @@ def test_other_kinds_fixed_seeds(kind: str) -> None:
 
 
 # campaign 44000000 (tcg2wasm fuzz files): traces damaged behind their checksum -- a register missing from the
-# initial set, checkpoint registers of the wrong type -- were Python tracebacks in replay
-FOUND = {"files": [44000133, 44000167, 44000554, 44000675]}
+# initial set, checkpoint registers of the wrong type, a checkpoint after the exit (46000648) -- were Python
+# tracebacks in replay
+FOUND = {"files": [44000133, 44000167, 44000554, 44000675, 46000648]}
 
 
 @pytest.mark.parametrize(("kind", "seed"), [(k, s) for k, seeds in FOUND.items() for s in seeds])

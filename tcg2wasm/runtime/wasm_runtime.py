@@ -111,6 +111,8 @@ def i32_caller(store: wasmtime.Store, func: wasmtime.Func) -> Callable[[], int]:
     return call_i32
 
 
+_MAX_COPY = 1 << 30  # bytes per ctypes copy
+
 class WasmLinearMemory:
     """Byte access to a wasmtime Memory through its host address (bounds-checked in Python)."""
 
@@ -132,7 +134,11 @@ class WasmLinearMemory:
 
     def read(self, offset: int, size: int) -> bytes:
         self._check(offset, size)
-        return ctypes.string_at(self.base + offset, size)
+        if size <= _MAX_COPY:
+            return ctypes.string_at(self.base + offset, size)
+        # string_at takes a C int: 2 GiB and more was a SystemError (a 2 GiB mapping read back: fuzz files)
+        return b"".join(ctypes.string_at(self.base + pos, min(_MAX_COPY, offset + size - pos))
+                        for pos in range(offset, offset + size, _MAX_COPY))
 
     def write(self, offset: int, data: bytes) -> None:
         self._check(offset, len(data))
