@@ -69,6 +69,15 @@ def test_native_oracle_state(cpu) -> None:
     assert dict(result.memory)[0x20000][8:16] == (5).to_bytes(8, "little")
 
 
+def test_native_oracle_runs_a_guest_with_ac_set(cpu) -> None:
+    """rflags.AC set, by the case or by popf: the runner died (its signal handler ran with AC and Linux's
+    CR0.AM, and its unaligned copies raised #AC); pushf; pop rbx shows AC kept."""
+    for regs, code in (({"rflags": 0x40202}, "9c5b"), ({"rax": 0x40202}, "509d9c5b")):
+        result = cpu.run(_case(code, {"rsp": 0x21000, **regs}))
+        assert result.stop["kind"] == "until" and result.regs["rbx"] & 0x40000, result.stop["message"]
+    assert cpu.run(_case("4801d8", {"rax": 2, "rbx": 3})).regs["rax"] == 5  # the runner lives on
+
+
 def test_native_oracle_count_mode(cpu) -> None:
     case = _case("48ffc048ffc048ffc0")
     case.stop = Stop(count=2)

@@ -9,9 +9,10 @@ between the CPU (``native``, the reference) and another engine:
 * For tcg2wasm engines whose run used the Unicorn fallback, the ``UNICORN`` entries too, labelled
   ``fallback:<id>`` (a Unicorn error reached through the fallback, e.g. float instructions under a
   non-default MXCSR, which tcg2wasm hands to Unicorn by design: docs/sse.md).
-* ``OPEN``: divergences of tcg2wasm that are findings not yet fixed, because the fix belongs to
-  code outside the lifter (docs/testing.md, "Open findings"; each has an xfail regression test).
-  They are reported as such in every campaign summary, never as matches.
+* ``OPEN``: divergences of tcg2wasm from the CPU that are limits of its model, documented where the
+  model is (MXCSR exception flags, unmasked SIMD exceptions: docs/sse.md), and findings not fixed
+  yet (docs/testing.md, "Open findings"; a regression case for one is ``tests/regressions/open-*.json``,
+  a strict xfail). They are reported as such in every campaign summary, never as matches.
 
 A difference is *explained* only if one entry's predicate covers the whole case: the stop the
 CPU made is the one the entry describes (from there on the runs are different programs), or
