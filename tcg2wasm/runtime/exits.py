@@ -14,8 +14,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import iced_x86
-
 from tcg2wasm.abi import Excp, Exit
 from tcg2wasm.cfg.region import Region
 from tcg2wasm.errors import GuestFault, TranslationError
@@ -41,8 +39,7 @@ BACKGROUND_ENV = "TCG2WASM_BACKGROUND"
 
 
 #: instructions that raise #GP at CPL 3 with IOPL 0 although iced-x86 marks them usable at CPL 3
-_IOPL_SENSITIVE = frozenset(getattr(iced_x86.Mnemonic, name) for name in (
-    "IN", "OUT", "INSB", "INSW", "INSD", "OUTSB", "OUTSW", "OUTSD", "CLI", "STI"))
+_IOPL_SENSITIVE = ("IN", "OUT", "INSB", "INSW", "INSD", "OUTSB", "OUTSW", "OUTSD", "CLI", "STI")
 
 
 class ExitHandler:
@@ -358,13 +355,16 @@ class ExitHandler:
         """Whether the instruction at ``pc`` raises #GP in user mode (CPL 3, IOPL 0): CPL 0 only (mov cr, lgdt,
         lldt, wrmsr...) or I/O-privilege sensitive (in, out, cli, sti). Unicorn runs at CPL 0 and executes
         them (found by ``tcg2wasm fuzz blobs``: lldt r13w ran as a nop); hlt stays the documented hlt stop."""
+        import iced_x86  # (here: a run that lifts nothing imports no iced-x86)
+
         try:
             ins = iced_x86.Decoder(64, self._memory.fetch(pc, 15), ip=pc).decode()
         except GuestFault:
             return False
         if ins.is_invalid or ins.mnemonic == iced_x86.Mnemonic.HLT:
             return False
-        return not ins.op_code().cpl3 or ins.mnemonic in _IOPL_SENSITIVE
+        mnemonics = iced_x86.Mnemonic
+        return not ins.op_code().cpl3 or ins.mnemonic in {getattr(mnemonics, name) for name in _IOPL_SENSITIVE}
 
     def on_syscall(self, pc: int) -> Outcome:
         if self.syscall_handler is None:

@@ -48,7 +48,7 @@ from tcg2wasm.runtime.code_cache import CodeCache
 from tcg2wasm.runtime.cpuid import cpuid
 from tcg2wasm.runtime.memory import PERM_W, PERM_X, GuestMemory, format_perms
 from tcg2wasm.runtime.registers import RegisterFile
-from tcg2wasm.runtime.stops import Stats, has_stop_pc
+from tcg2wasm.runtime.stops import NO_STOP, Stats, has_stop_pc
 from tcg2wasm.runtime.wasm_runtime import WasmRuntime
 from tcg2wasm.runtime.x87_pages import cached_x87_pages, x87_pages
 from tcg2wasm.ucadapter import (
@@ -132,7 +132,7 @@ class UnicornCPU:
         self._fresh_context = self.uc.context_save()  # the CPU as created: see _forget_exception
         self._exception_seen = False
         self.counter: BlockCounter | None = None  # made by the first slice (a block hook costs ~30%)
-        self._until = MASK64  # the stop address a hooked slice runs to (MASK64: none)
+        self._until = NO_STOP  # the stop address a hooked slice runs to (NO_STOP, a non-canonical pc: none)
         self._candidates: set[int] = set()  # stops where compiled code may exist (stop_at_candidates)
         self._visit: tuple[int, int] | None = None  # (entry, icount_left) of the visit under way
         self._visits: dict[int, tuple[int, int]] = {}  # entry -> (visits, guest instructions they ran)
@@ -246,7 +246,7 @@ class UnicornCPU:
             self._sync_protection()
         stop_pc = self._rt.state_read("stop_pc")
         if self.counter is not None:
-            self._prepare_until(MASK64 if stop_pc == pc else stop_pc)
+            self._prepare_until(stop_pc if has_stop_pc(stop_pc) and stop_pc != pc else NO_STOP)
             return
         compiled = self._compiled_pcs()
         stale = pc in self._exits or (has_stop_pc(stop_pc) and stop_pc not in self._exits)
@@ -277,8 +277,8 @@ class UnicornCPU:
         that starts at the stop address has none (as it is left out of the exit list).
         """
         if stop_pc != self._until:
-            if stop_pc != MASK64:
-                self.uc.ctl_remove_cache(stop_pc, stop_pc + 1)
+            if has_stop_pc(stop_pc):  # (an until at 2^64-1: Unicorn's end stays below 2^64)
+                self.uc.ctl_remove_cache(min(stop_pc, MASK64 - 1), min(stop_pc + 1, MASK64))
             self._until = stop_pc
 
     def _start_counting(self) -> None:
@@ -289,7 +289,7 @@ class UnicornCPU:
         self._code.watch_entries(self._compiled_changed)
         self.uc.ctl_exits_enabled(False)
         self._exits = frozenset()
-        self._until = MASK64
+        self._until = NO_STOP
         self.counter = counter
 
     def _compiled_changed(self, added: list[int], removed: list[int]) -> None:
