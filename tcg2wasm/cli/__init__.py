@@ -5,7 +5,7 @@
 - ``diff``  lockstep comparison of the Machine with Unicorn, first divergence (diff.py)
 - ``run``   run a static x86-64 Linux program with qemu-user's options (run.py)
 - ``record``/``replay``/``trace-summary``  traces of guest runs (trace.py)
-- ``fuzz``  fuzz campaigns: instruction streams against the CPU, blobs, control flow, files, the API (fuzz.py)
+- ``fuzz``  fuzz campaigns: instruction streams against the CPU, blobs, control flow, damaged files (fuzz.py)
 - ``demo``  run the bundled example programs (demo.py)
 
 A new subcommand is a module with ``register`` added to ``COMMANDS``. Exit statuses are in

@@ -36,7 +36,7 @@ def _seconds(text: str) -> float:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("fuzz", help="run a fuzz campaign: streams (vs the CPU), blobs, cfg, files, api",
+    p = sub.add_parser("fuzz", help="run a fuzz campaign: streams (vs the CPU), blobs, cfg, files",
                        description="Run a fuzz campaign of one kind on every core (or a Dask cluster); every "
                        "failure is written to --out, the summary to --out/summary.json (docs/testing.md).",
                        epilog=EPILOG)
