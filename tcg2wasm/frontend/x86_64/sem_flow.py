@@ -11,7 +11,6 @@ from tcg2wasm.ir import Cond, Exit, MemOp
 M = ix.Mnemonic
 OK = ix.OpKind
 _NEAR = (OK.NEAR_BRANCH64, OK.NEAR_BRANCH32, OK.NEAR_BRANCH16)
-_LOOP_ECX = frozenset({ix.Code.LOOP_REL8_64_ECX, ix.Code.LOOPE_REL8_64_ECX, ix.Code.LOOPNE_REL8_64_ECX})
 
 
 def _target_operand(ctx: LiftContext, ins: ix.Instruction, pushes: bool = False):
