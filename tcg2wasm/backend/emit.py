@@ -337,8 +337,9 @@ def _qemu_ld(fb: FunctionBuilder, op: Op) -> None:
     out, addr, memop = op.args
     e = fb.e
     size, signed = memop_size(memop), memop_signed(memop)
-    # the read of a read-modify-write hits only where stores may be done too (else ld_miss: a write fault)
-    set_ti, hit = _tlb_lookup(fb, addr.index, size, TLB_TAG_WRITE if memop_for_write(memop) else TLB_TAG_READ)
+    set_ti, hit = _tlb_lookup(fb, addr.index, size, TLB_TAG_READ)
+    if memop_for_write(memop):  # the read of a read-modify-write: where loads and stores may both be done
+        hit = fb.e.bin(W.AND32, hit, _tlb_lookup(fb, addr.index, size, TLB_TAG_WRITE)[1])
     fast = e.set(out.index, e.load(size, signed, 0, _host_address(fb, addr.index)))
     raw = fb.scratch[0]
     # The helper's result is normalized here, so it may return it extended either way.
