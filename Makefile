@@ -21,8 +21,9 @@ PYTHON_FOR_VENV ?= $(shell \
 # its time budget; `make test-diff` is the full-strength differential run (200 states per form).
 TEST_EXAMPLES ?= 20
 
-.PHONY: venv demo test test-install test-diff golden-accept guest-tools guests lint bench bench-deps bench-guests \
-	bench-replay examples syscall-names clean conformance unicorn-consts unicorn-diff bench-unicorn-api
+.PHONY: venv demo test test-install test-diff golden-accept guest-tools native-tools guests lint bench bench-deps \
+	bench-guests bench-replay examples syscall-names clean conformance unicorn-consts unicorn-diff bench-unicorn-api \
+	fuzz fuzz-all fuzz-campaign soak
 
 venv: $(STAMP)
 
@@ -36,7 +37,7 @@ $(STAMP): pyproject.toml constraints.txt
 	  echo "creating $(VENV) with $(PYTHON_FOR_VENV)"; \
 	  $(PYTHON_FOR_VENV) -m venv $(VENV); \
 	fi
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench,fuzz]'
 	@# bytecode now, even where PYTHONDONTWRITEBYTECODE is set: every command starts faster
 	@$(PY) -m compileall -q tcg2wasm tools >/dev/null
 	@touch $(STAMP)
@@ -44,7 +45,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/tcg2wasm demo
 
-test: $(STAMP) guest-tools
+test: $(STAMP) guest-tools native-tools
 	TCG2WASM_EXAMPLES=$(TEST_EXAMPLES) $(VENV)/bin/pytest -q -m "not install"
 
 # pip install the checkout into a fresh venv (and a wheel); run the installed command, with and
@@ -76,6 +77,39 @@ guest-tools:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz || \
 	    { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }; \
 	  else echo "note: graphviz is missing; install it for the region-graph test" >&2; fi; }
+
+# gcc builds the native oracle's runner (tcg2wasm/fuzz/native_runner.c, on first use); installed when missing.
+native-tools:
+	@command -v gcc >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc; \
+	  else echo "note: gcc is missing; the native-oracle tests need it" >&2; fi; }
+
+# Fuzz campaigns (docs/testing.md). `make fuzz` runs one kind on every core for FUZZ_SECONDS;
+# `make fuzz-all` each kind in turn; `make fuzz-campaign` the long instruction-stream campaign
+# against the CPU (FUZZ_CASES cases from FUZZ_SEED, one job, niced). Failures and summary.json
+# go to build/fuzz/KIND. Extra options in FUZZ_ARGS (e.g. FUZZ_ARGS="--local-cluster 2").
+FUZZ_KIND    ?= streams
+FUZZ_SECONDS ?= 600
+FUZZ_CASES   ?= 1000000
+FUZZ_SEED    ?= 30000000
+FUZZ_ARGS    ?=
+fuzz: $(STAMP) native-tools
+	$(VENV)/bin/tcg2wasm fuzz $(FUZZ_KIND) --seconds $(FUZZ_SECONDS) --out build/fuzz/$(FUZZ_KIND) $(FUZZ_ARGS)
+
+fuzz-all: $(STAMP) native-tools
+	for kind in streams cfg blobs files; do \
+	  $(VENV)/bin/tcg2wasm fuzz $$kind --seconds $(FUZZ_SECONDS) --out build/fuzz/$$kind $(FUZZ_ARGS) || exit 1; done
+
+fuzz-campaign: $(STAMP) native-tools
+	nice -n 10 $(VENV)/bin/tcg2wasm fuzz streams --jobs 1 --nice 10 --seed $(FUZZ_SEED) --cases $(FUZZ_CASES) \
+	  --wasm-every 10 --out build/fuzz/campaign-$(FUZZ_SEED) $(FUZZ_ARGS)
+	$(VENV)/bin/tcg2wasm fuzz streams --recheck build/fuzz/campaign-$(FUZZ_SEED)
+
+# A long-running guest: flat peak RSS and translation cache, guest memory confined (docs/testing.md, soak).
+SOAK_ARGS ?=
+soak: $(STAMP)
+	$(PY) tools/soak.py $(SOAK_ARGS)
 
 # Rebuild the guest programs (static, musl and glibc) and record their native output. The crash and
 # system-call guests exist to test tcg2wasm's reports, which do not depend on the libc: musl only.

@@ -87,7 +87,7 @@ STATE_FIELDS: tuple[str, ...] = GLOBAL_NAMES + (
     "fault_kind",  # Excp kind, or interrupt vector for Exit.INT
     "fault_addr",  # faulting data address (memory faults)
     "icount_left",  # guest instructions the translated code may still execute
-    "stop_pc",  # the dispatcher returns Exit.STOP when rip reaches it (~0 = none)
+    "stop_pc",  # the dispatcher returns Exit.STOP when rip reaches it (none: runtime/stops.py NO_STOP)
     "exit_pending",  # set by host helpers: leave at the next check
     "scratch",  # second result of host helpers (remainder of env.div128)
     *X87_OUTPUTS,  # the further results of env.x87
@@ -99,7 +99,7 @@ STATE_SIZE = 8 * len(STATE_FIELDS)
 JC_BASE = 0x2000
 JC_ENTRIES = 1 << 16  # power of two; 1 MiB. 4096 let two hot return points of busybox awk evict each other every line
 JC_ENTRY_SIZE = 16
-JC_INVALID_PC = 0xFFFF_FFFF_FFFF_FFFF  # never a block start the cache can hold (odd and ~0)
+JC_INVALID_PC = 0xFFFF_FFFF_FFFF_FFFF  # an empty entry's tag, with table slot 0: a block may start there (a miss)
 
 TLB_BASE = JC_BASE + JC_ENTRIES * JC_ENTRY_SIZE
 TLB_ENTRIES = 4096  # power of two; 16 MiB of reach (a miss is refilled in wasm from the page table)

@@ -24,13 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tcg2wasm.abi import FLAG_BITS, GPR_NAMES, PAGE_SIZE, SEG_BASE_NAMES, Excp
+from tcg2wasm.abi import FLAG_BITS, GPR_NAMES, PAGE_SIZE, SEG_BASE_NAMES, XMM_NAMES, Excp
 from tcg2wasm.errors import CaseError, GuestFault
 
 U64_MAX = (1 << 64) - 1
+#: Vector and floating-point control registers a case may also set or expect, with their widths.
+VECTOR_REG_BITS: dict[str, int] = {name: 128 for name in XMM_NAMES} | {"mxcsr": 32, "fpcw": 16}
+VECTOR_REGS: tuple[str, ...] = tuple(VECTOR_REG_BITS)
 #: Registers a case may set or expect.
-CASE_REGS: tuple[str, ...] = GPR_NAMES + ("rip", "rflags") + SEG_BASE_NAMES
-#: Registers every run result reports.
+CASE_REGS: tuple[str, ...] = GPR_NAMES + ("rip", "rflags") + SEG_BASE_NAMES + VECTOR_REGS
+#: Registers every run result reports (``regs`` of the JSON form; the vector ones go to ``vector_regs``).
 RESULT_REGS: tuple[str, ...] = GPR_NAMES + ("rip", "rflags")
 #: rflags bits the engines model: the six status flags, DF, and the always-one bit 1.
 RFLAGS_MODELED = sum(1 << b for b in FLAG_BITS.values()) | 0x2
@@ -75,12 +78,13 @@ class Case:
     stop: Stop
     final_regs: dict[str, int] | None = None
     final_memory: list[MemoryExpect] = field(default_factory=list)
+    final_stop: dict[str, Any] | None = None  # expected stop fields (kind, pc, fault, address, vector)
     source: str = "<case>"
     description: str = ""
 
     @property
     def has_final(self) -> bool:
-        return self.final_regs is not None or bool(self.final_memory)
+        return self.final_regs is not None or bool(self.final_memory) or self.final_stop is not None
 
     @property
     def entry(self) -> int:
@@ -93,7 +97,7 @@ class RunResult:
 
     name: str
     engine: str
-    regs: dict[str, int]  # RESULT_REGS
+    regs: dict[str, int]  # RESULT_REGS, and VECTOR_REGS where the engine reports them
     memory: list[tuple[int, bytes]]  # every writable region, (addr, contents)
     stop: dict[str, Any]  # kind, pc, fault, address, message, vector (as tcg2wasm.machine.StopReason)
     stats: dict[str, Any]  # at least guest_insns, fallback_insns
@@ -103,6 +107,8 @@ class RunResult:
             "name": self.name,
             "engine": self.engine,
             "regs": {r: self.regs[r] for r in RESULT_REGS},
+            **({"vector_regs": {r: self.regs[r] for r in VECTOR_REGS if r in self.regs}}
+               if any(r in self.regs for r in VECTOR_REGS) else {}),
             "memory": [{"addr": a, "data": d.hex()} for a, d in self.memory],
             "stop": self.stop,
             "stats": self.stats,
@@ -177,8 +183,18 @@ def _regs(w: _Where, path: str, v: Any) -> dict[str, int]:
     for name in regs:
         if name not in CASE_REGS:
             raise w.error(f"{path}.{name}", f"unknown register (known: {', '.join(CASE_REGS)})")
-        out[name] = _u64(w, f"{path}.{name}", regs[name])
+        out[name] = _reg_width(w, f"{path}.{name}", regs[name], VECTOR_REG_BITS.get(name, 64))
     return out
+
+
+def _reg_width(w: _Where, path: str, v: Any, bits: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise w.error(path, f"expected an unsigned {bits}-bit integer, got {type(v).__name__} {v!r}")
+    if v < 0:
+        raise w.error(path, f"negative value {v}")
+    if v >> bits:
+        raise w.error(path, f"value 0x{v:x} does not fit in {bits} bits")
+    return v
 
 
 def _perms(w: _Where, path: str, v: Any) -> str:
@@ -246,6 +262,27 @@ def _final_memory(w: _Where, v: Any, regions: list[MemoryRegion]) -> list[Memory
     return out
 
 
+_STOP_KINDS = ("until", "count", "fault", "syscall", "hlt", "interrupt")
+
+
+def _final_stop(w: _Where, v: Any) -> dict[str, Any]:
+    obj = _obj(w, "final.stop", v)
+    _no_extra(w, "final.stop", obj, {"kind", "pc", "fault", "address", "vector"})
+    out: dict[str, Any] = {}
+    if "kind" in obj:
+        if obj["kind"] not in _STOP_KINDS:
+            raise w.error("final.stop.kind", f"expected one of {', '.join(_STOP_KINDS)}, got {obj['kind']!r}")
+        out["kind"] = obj["kind"]
+    if "fault" in obj:
+        if not isinstance(obj["fault"], str) or not obj["fault"]:
+            raise w.error("final.stop.fault", f"expected a fault name like 'READ_UNMAPPED', got {obj['fault']!r}")
+        out["fault"] = obj["fault"]
+    for key in ("pc", "address", "vector"):
+        if key in obj:
+            out[key] = _u64(w, f"final.stop.{key}", obj[key])
+    return out
+
+
 def parse_case(obj: Any, source: str = "<case>", index: int | None = None) -> Case:
     """Validate one decoded case object; raises :class:`CaseError` naming source and field."""
     label = f"[{index}]" if index is not None else None
@@ -270,10 +307,12 @@ def parse_case(obj: Any, source: str = "<case>", index: int | None = None) -> Ca
     case.description = description
     if "final" in obj:
         final = _obj(w, "final", obj["final"])
-        _no_extra(w, "final", final, {"regs", "memory"})
+        _no_extra(w, "final", final, {"regs", "memory", "stop"})
         if "regs" in final:
             case.final_regs = _regs(w, "final.regs", final["regs"])
         case.final_memory = _final_memory(w, final.get("memory", []), memory)
+        if "stop" in final:
+            case.final_stop = _final_stop(w, final["stop"])
     return case
 
 
@@ -283,6 +322,8 @@ def parse_cases(text: str, source: str = "<case>") -> list[Case]:
         doc = json.loads(text)
     except json.JSONDecodeError as e:
         raise CaseError(f"{source}: line {e.lineno} column {e.colno}: malformed JSON: {e.msg}") from None
+    except RecursionError:  # found by `tcg2wasm fuzz files` (issue 14: a traceback before)
+        raise CaseError(f"{source}: malformed JSON: nested too deeply") from None
     if isinstance(doc, list):
         if not doc:
             raise CaseError(f"{source}: the list of cases is empty")
@@ -324,6 +365,8 @@ def case_to_json(case: Case) -> dict[str, Any]:
             final["regs"] = dict(case.final_regs)
         if case.final_memory:
             final["memory"] = [{"addr": m.addr, "data": m.data.hex()} for m in case.final_memory]
+        if case.final_stop is not None:
+            final["stop"] = dict(case.final_stop)
         obj["final"] = final
     return obj
 
@@ -386,13 +429,13 @@ def check_result(case: Case, result: RunResult) -> list[str]:
 
     ``rflags`` is compared on the bits the engines model (status flags, DF, bit 1).
     """
-    problems: list[str] = []
+    problems = _stop_problems(case, result)
     for name, want in sorted((case.final_regs or {}).items()):
         got = result.regs.get(name)
         if got is None:
             problems.append(f"{name}: not reported by engine {result.engine}")
             continue
-        mask = RFLAGS_MODELED if name == "rflags" else U64_MAX
+        mask = RFLAGS_MODELED if name == "rflags" else (1 << VECTOR_REG_BITS.get(name, 64)) - 1
         if (got ^ want) & mask:
             problems.append(f"{name}: expected 0x{want:x}, got 0x{got:x}")
     for m in case.final_memory:
@@ -406,3 +449,13 @@ def check_result(case: Case, result: RunResult) -> list[str]:
                 f"got {got_bytes[first:first + 16].hex()}"
             )
     return problems
+
+
+def _stop_problems(case: Case, result: RunResult) -> list[str]:
+    """``final.stop`` fields that the result's stop does not have, compared exactly."""
+
+    def show(v: Any) -> str:
+        return f"0x{v:x}" if isinstance(v, int) and not isinstance(v, bool) else repr(v)
+
+    return [f"stop.{key}: expected {show(want)}, got {show(result.stop.get(key))}"
+            for key, want in (case.final_stop or {}).items() if result.stop.get(key) != want]

@@ -13,6 +13,7 @@ from tcg2wasm.casefile import (
     CASE_REGS,
     RESULT_REGS,
     RFLAGS_MODELED,
+    VECTOR_REGS,
     Case,
     MemoryExpect,
     MemoryRegion,
@@ -28,10 +29,12 @@ from tcg2wasm.casefile import (
     stats_to_json,
     stop_to_json,
 )
+from tcg2wasm.errors import CaseError, Tcg2WasmError
 from tcg2wasm.machine import Machine
 
 __all__ = [
-    "CASE_REGS", "RESULT_REGS", "RFLAGS_MODELED", "Case", "MemoryExpect", "MemoryRegion", "RunResult", "Stop",
+    "CASE_REGS", "RESULT_REGS", "RFLAGS_MODELED", "VECTOR_REGS", "Case", "MemoryExpect", "MemoryRegion", "RunResult",
+    "Stop",
     "build_machine", "case_fetch", "case_to_json", "check_result", "load_case", "load_cases", "machine_result",
     "parse_case", "parse_cases", "run_case", "stats_to_json", "stop_to_json",
 ]
@@ -48,7 +51,11 @@ def build_machine(case: Case, engine: str = "wasm") -> Machine:
     """
     machine = Machine(engine=engine, hot_threshold=1)
     for region in case.memory:
-        machine.mem_map(region.addr, region.size, region.perms)
+        try:
+            machine.mem_map(region.addr, region.size, region.perms)
+        except Tcg2WasmError as e:  # out of guest memory: say which file and case (found by fuzz files)
+            raise CaseError(f"{case.source}: case {case.name!r}: cannot map 0x{region.size:x} bytes at "
+                            f"0x{region.addr:x}: {e}") from None
         if region.data:
             machine.mem_write(region.addr, region.data)
     for name, value in case.regs.items():
@@ -60,7 +67,7 @@ def machine_result(case: Case, machine: Any, stop: Any, engine: str) -> RunResul
     return RunResult(
         name=case.name,
         engine=engine,
-        regs={name: machine.reg_read(name) for name in RESULT_REGS},
+        regs={name: machine.reg_read(name) for name in RESULT_REGS + VECTOR_REGS},
         memory=[(r.addr, machine.mem_read(r.addr, r.size)) for r in case.memory if "w" in r.perms],
         stop=stop_to_json(stop),
         stats=stats_to_json(machine.stats),

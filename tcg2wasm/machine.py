@@ -24,7 +24,7 @@ from tcg2wasm.runtime.host_helpers import HostHelpers
 from tcg2wasm.runtime.memory import GuestMemory
 from tcg2wasm.runtime.region_cache import RegionCache
 from tcg2wasm.runtime.registers import REGISTERS, SUBREGISTERS, RegisterFile
-from tcg2wasm.runtime.stops import Stats, StopReason
+from tcg2wasm.runtime.stops import NO_STOP, Stats, StopReason, no_stop_for
 from tcg2wasm.runtime.tiering import HOT_THRESHOLD, Tiering
 from tcg2wasm.runtime.translation_log import TranslationLog
 from tcg2wasm.runtime.translator import MAX_TB_INSNS, Translator
@@ -35,7 +35,6 @@ __all__ = ["ENGINES", "HOT_THRESHOLD", "MAX_TB_INSNS", "REGISTERS", "SUBREGISTER
 
 ENGINES = ("wasm", "interp")
 COLD_TIERS = ("interp", "unicorn")
-NO_STOP = MASK64  # stop_pc meaning "no stop address"
 UNLIMITED = 1 << 62  # the instruction budget of a run without count
 
 
@@ -67,7 +66,7 @@ class Machine:
         self._rt.jc_clear()
         self._regs = RegisterFile(self._rt)
         self._regs.reset()
-        self._rt.state_write("stop_pc", NO_STOP)
+        self._rt.state_write("stop_pc", NO_STOP)  # (runtime/stops.py: a non-canonical pc)
         self._translator = Translator(self.memory, self.stats)
         self._code = CodeCache(self._rt, self.stats)
         self._tiering = Tiering(hot_threshold)
@@ -181,7 +180,7 @@ class Machine:
         _check_run_args(begin, until, count)
         self._set_stop(until)
         budget = UNLIMITED if count is None else count
-        self._rt.state_write("stop_pc", NO_STOP if until is None else until)
+        self._rt.state_write("stop_pc", no_stop_for(begin) if until is None else until)
         self._rt.state_write("icount_left", budget)
         self._run_budget = budget
         self._exits.unlimited = count is None
@@ -245,5 +244,5 @@ def _check_run_args(begin: int, until: int | None, count: int | None) -> None:
     for what, value in (("begin", begin), ("until", until), ("count", count)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise ValueError(f"run: {what} must be a non-negative int, got {value!r}")
-    if begin > MASK64 or (until is not None and until > MASK64):
-        raise ValueError("run: begin and until must be 64-bit guest addresses")
+    if max(begin, until or 0, count or 0) > MASK64:  # (count=2**64 ran nothing and reported 2^64 instructions)
+        raise ValueError("run: begin, until and count must fit in 64 bits (begin and until are guest addresses)")

@@ -83,6 +83,10 @@ class PagedMemory:
             out.append(self._page(a, "r").data[a & (PAGE_SIZE - 1)])
         return int.from_bytes(out, "little")
 
+    def load_for_write(self, addr: int, size: int) -> int:
+        self.check(addr, size, "w")
+        return self.load(addr, size)
+
     def store(self, addr: int, size: int, value: int) -> None:
         self.check(addr, size, "w")
         for i, byte in enumerate(value.to_bytes(size, "little")):
@@ -259,6 +263,10 @@ class _LinearPages(PagedMemory):
             a = (addr + i) & MASK64
             out += self.h.read_bytes(self.h.host_of[a & PAGE_MASK] + (a & (PAGE_SIZE - 1)), 1)
         return int.from_bytes(out, "little")
+
+    def load_for_write(self, addr: int, size: int) -> int:
+        self.check(addr, size, "w")
+        return self.load(addr, size)
 
     def store(self, addr: int, size: int, value: int) -> None:
         self.check(addr, size, "w")

@@ -214,6 +214,11 @@ class LoggingMemory:
         self.log.append(("load", addr, size))
         return ((addr * 0x9E3779B97F4A7C15) >> 5) & ((1 << (8 * size)) - 1)
 
+    def load_for_write(self, addr: int, size: int) -> int:
+        self._check(Excp.WRITE_UNMAPPED, addr)
+        self.log.append(("load_for_write", addr, size))
+        return ((addr * 0x9E3779B97F4A7C15) >> 5) & ((1 << (8 * size)) - 1)
+
     def store(self, addr: int, size: int, value: int) -> None:
         self._check(Excp.WRITE_UNMAPPED, addr)
         self.log.append(("store", addr, size, value))

@@ -33,6 +33,9 @@ from tcg2wasm.opt.knowledge import OptContext, TempInfo, sign_width
 
 MASK64 = (1 << 64) - 1
 MEM_LO, MEM_HI = 0x4000, 0x4040
+#: every load memop, the reads of read-modify-writes (MemOp.FOR_WRITE) too; stores take the plain ones
+LOAD_MEMOPS = [int(m) | w for m in MemOp if not m & MemOp.FOR_WRITE for w in (0, int(MemOp.FOR_WRITE))]
+STORE_MEMOPS = [int(m) for m in MemOp if not m & MemOp.FOR_WRITE]
 POOL_GLOBALS = [GLOBALS[n] for n in ("rax", "rcx", "rdx", "cf", "zf")]
 N_TEMPS = 8
 TEMPS = [Temp(N_GLOBALS + i) for i in range(N_TEMPS)]
@@ -57,6 +60,10 @@ class DictMemory:
     def load(self, addr: int, size: int) -> int:
         self._check(addr, size, Excp.READ_UNMAPPED)
         return int.from_bytes(bytes(self.data[addr + i] for i in range(size)), "little")
+
+    def load_for_write(self, addr: int, size: int) -> int:
+        self._check(addr, size, Excp.WRITE_UNMAPPED)
+        return self.load(addr, size)
 
     def store(self, addr: int, size: int, value: int) -> None:
         self._check(addr, size, Excp.WRITE_UNMAPPED)
@@ -147,7 +154,7 @@ class RandomTB:
         """A load followed by a sign or zero extension, as the front end emits for narrow operands."""
         addr = self.address_operand()
         loaded = self.writable()
-        self.emit("qemu_ld_i64", loaded, addr, int(self.draw(st.sampled_from(list(MemOp)))))
+        self.emit("qemu_ld_i64", loaded, addr, self.draw(st.sampled_from(LOAD_MEMOPS)))
         ext = self.draw(st.sampled_from([f"ext{w}{s}_i64" for w in (8, 16, 32) for s in "su"]))
         self.emit(ext, self.writable(), loaded)
 
@@ -184,12 +191,11 @@ class RandomTB:
         return self.draw(st.sampled_from(usable))
 
     def memory(self) -> None:
-        memop = int(self.draw(st.sampled_from(list(MemOp))))
         addr = self.address_operand()
         if self.draw(st.booleans()):
-            self.emit("qemu_ld_i64", self.writable(), addr, memop)
+            self.emit("qemu_ld_i64", self.writable(), addr, self.draw(st.sampled_from(LOAD_MEMOPS)))
         else:
-            self.emit("qemu_st_i64", self.readable(), addr, memop)
+            self.emit("qemu_st_i64", self.readable(), addr, self.draw(st.sampled_from(STORE_MEMOPS)))
 
     def trap(self) -> None:
         """A guard that rarely fires (mostly an equality test), so that most blocks run on past it."""
@@ -360,7 +366,7 @@ class KnowledgeCheck:
     def load(self) -> Op:
         addr = self.target()
         self.process(Op("movi_i64", [addr, MEM_LO + self.data.draw(st.integers(0, MEM_HI - MEM_LO - 8))]))
-        return Op("qemu_ld_i64", [self.target(), addr, int(self.data.draw(st.sampled_from(MemOp)))])
+        return Op("qemu_ld_i64", [self.target(), addr, self.data.draw(st.sampled_from(LOAD_MEMOPS))])
 
     def pure(self) -> Op:
         name = self.data.draw(st.sampled_from(KNOWLEDGE_OPS))

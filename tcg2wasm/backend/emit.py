@@ -34,7 +34,7 @@ from tcg2wasm.backend.emit_vec import VEC_EMITTERS
 from tcg2wasm.backend.emit_vec_ext import VEC_EXT_EMITTERS
 from tcg2wasm.backend.emit_x87 import X87_EMITTERS
 from tcg2wasm.ir.core import Op
-from tcg2wasm.ir.ops import OPS, Cond, Exit, memop_signed, memop_size
+from tcg2wasm.ir.ops import OPS, Cond, Exit, memop_for_write, memop_signed, memop_size
 
 if TYPE_CHECKING:
     from tcg2wasm.backend.function import FunctionBuilder
@@ -338,6 +338,8 @@ def _qemu_ld(fb: FunctionBuilder, op: Op) -> None:
     e = fb.e
     size, signed = memop_size(memop), memop_signed(memop)
     set_ti, hit = _tlb_lookup(fb, addr.index, size, TLB_TAG_READ)
+    if memop_for_write(memop):  # the read of a read-modify-write: where loads and stores may both be done
+        hit = fb.e.bin(W.AND32, hit, _tlb_lookup(fb, addr.index, size, TLB_TAG_WRITE)[1])
     fast = e.set(out.index, e.load(size, signed, 0, _host_address(fb, addr.index)))
     raw = fb.scratch[0]
     # The helper's result is normalized here, so it may return it extended either way.

@@ -5,6 +5,7 @@
 - ``diff``  lockstep comparison of the Machine with Unicorn, first divergence (diff.py)
 - ``run``   run a static x86-64 Linux program with qemu-user's options (run.py)
 - ``record``/``replay``/``trace-summary``  traces of guest runs (trace.py)
+- ``fuzz``  fuzz campaigns: instruction streams against the CPU, blobs, control flow, damaged files (fuzz.py)
 - ``demo``  run the bundled example programs (demo.py)
 
 A new subcommand is a module with ``register`` added to ``COMMANDS``. Exit statuses are in
@@ -21,14 +22,14 @@ import sys
 import traceback
 from types import ModuleType, TracebackType
 
-from tcg2wasm.cli import demo, diff, execute, run, show, trace
+from tcg2wasm.cli import demo, diff, execute, fuzz, run, show, trace
 from tcg2wasm.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ExitStatus, Parser, UsageError
 from tcg2wasm.cli.show import show_text
 from tcg2wasm.errors import Tcg2WasmError
 from tcg2wasm.gctune import tune_for_commands
 
 #: The subcommand modules, in the order ``--help`` lists them.
-COMMANDS: tuple[ModuleType, ...] = (execute, show, diff, run, trace, demo)
+COMMANDS: tuple[ModuleType, ...] = (execute, show, diff, run, trace, fuzz, demo)
 #: Commands whose words after the options go to a guest verbatim: name -> (splitter, usage-error status).
 VERBATIM_TAILS = {"run": (run.split_run_argv, run.EXIT_TCG2WASM)}
 #: What needs Unicorn, by the tcg2wasm module that imported it.

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from tcg2wasm import progress as progress_bars
 from tcg2wasm.cli.common import EXIT_OK, EXIT_USAGE, UsageError, int_at_least
+from tcg2wasm.errors import Tcg2WasmError
 from tcg2wasm.trace import format as trace_format
 from tcg2wasm.trace.format import DEFAULT_EVERY
 
@@ -80,8 +81,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from tcg2wasm.trace.replay import replay
 
     trace = trace_format.load(args.trace)
-    result = replay(trace, engine=args.engine, progress=progress_bars.wanted(args.no_progress),
-                    profile=not args.no_profile)
+    try:
+        result = replay(trace, engine=args.engine, progress=progress_bars.wanted(args.no_progress),
+                        profile=not args.no_profile)
+    except Tcg2WasmError as e:  # a trace whose contents the loader let through (a mapping it cannot make...)
+        if str(args.trace) in str(e):
+            raise
+        raise Tcg2WasmError(f"{args.trace}: cannot replay: {e}") from None
     if not result.ok:
         print(f"{args.trace}: {result.report}")
         return EXIT_DIVERGED

@@ -17,7 +17,17 @@ from typing import Any, Protocol
 
 from tcg2wasm.errors import GuestFault
 from tcg2wasm.ir.core import N_GLOBALS, TranslationBlock
-from tcg2wasm.ir.ops import MASK64, OPS, Excp, Exit, eval_cond, load_extend, memop_size, two_output_values
+from tcg2wasm.ir.ops import (
+    MASK64,
+    OPS,
+    Excp,
+    Exit,
+    eval_cond,
+    load_extend,
+    memop_for_write,
+    memop_size,
+    two_output_values,
+)
 from tcg2wasm.ir.prepare import (
     ADD,
     BINARY,
@@ -31,6 +41,7 @@ from tcg2wasm.ir.prepare import (
     GOTO_TB,
     INSN_START,
     LOAD,
+    LOAD_FOR_WRITE,
     LOAD_SIGNED,
     META_KEY,
     MOV,
@@ -57,6 +68,10 @@ _ZEROS: tuple[list[int], ...] = tuple([0] * n for n in range(512))
 
 class GuestMemory(Protocol):
     def load(self, addr: int, size: int) -> int: ...
+
+    def load_for_write(self, addr: int, size: int) -> int:
+        """The read of a read-modify-write (``MemOp.FOR_WRITE``): faults as a write where it cannot write."""
+        ...
 
     def store(self, addr: int, size: int, value: int) -> None: ...
 
@@ -171,6 +186,8 @@ def _less_common_step(kind: int, a: Any, b: Any, c: Any, d: Any, v: list[int], m
         return TBResult(Exit.CONTINUE, v[a])
     if kind == LOAD_SIGNED:
         v[a] = load_extend(mem.load(v[b], c), d)
+    elif kind == LOAD_FOR_WRITE:
+        v[a] = load_extend(mem.load_for_write(v[b], c), d)
     elif kind == MOVCOND:
         c1, c2, v1, v2 = c
         v[b] = v[v1] if a(v[c1], v[c2]) else v[v2]
@@ -243,7 +260,8 @@ def _run_tb_reference(tb: TranslationBlock, values: list[int], mem: GuestMemory,
                     if eval_cond(op.consts[0], a, b):
                         return _leave(values, v, TBResult(Exit.FAULT, insn_pc, Excp(op.consts[1])))
                 case "qemu_ld_i64":
-                    raw = mem.load(v[op.args[1].index], memop_size(op.consts[0]))
+                    load = mem.load_for_write if memop_for_write(op.consts[0]) else mem.load
+                    raw = load(v[op.args[1].index], memop_size(op.consts[0]))
                     v[op.args[0].index] = load_extend(raw, op.consts[0])
                 case "qemu_st_i64":
                     size = memop_size(op.consts[0])

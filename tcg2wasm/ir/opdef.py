@@ -101,6 +101,14 @@ class MemOp(IntFlag):
     SB = 4
     SW = 5
     SL = 6
+    #: A load that checks write permission first and faults as a write: the read of a read-modify-write
+    #: instruction (the CPU reports a write fault for ``add [m], r`` on a page it cannot write).
+    FOR_WRITE = 8
+
+
+def memop_for_write(memop: int) -> bool:
+    """Whether a load of ``memop`` is the read of a read-modify-write (``MemOp.FOR_WRITE``)."""
+    return bool(memop & MemOp.FOR_WRITE)
 
 
 def memop_size(memop: int) -> int:

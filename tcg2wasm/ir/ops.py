@@ -28,6 +28,7 @@ from tcg2wasm.ir.opdef import (
     PureFn,
     eval_cond,
     load_extend,
+    memop_for_write,
     memop_signed,
     memop_size,
     to_signed,
@@ -40,8 +41,8 @@ from tcg2wasm.ir.ops_x87 import X87_OPS  # 80-bit extended arithmetic of the x87
 
 __all__ = [
     "COND_TESTS", "CORE_OPS", "INVERTED_COND", "MASK64", "OPS", "OP_DEFS", "Cond", "CondTest", "Excp", "Exit",
-    "MemOp", "OpDef", "OpFlag", "PureFn", "eval_cond", "load_extend", "memop_signed", "memop_size", "to_signed",
-    "two_output_values",
+    "MemOp", "OpDef", "OpFlag", "PureFn", "eval_cond", "load_extend", "memop_for_write", "memop_signed", "memop_size",
+    "to_signed", "two_output_values",
 ]
 
 

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from itertools import zip_longest
 
 from tcg2wasm.ir.core import Op, TranslationBlock
-from tcg2wasm.ir.ops import COND_TESTS, OPS, CondTest, OpDef, eval_cond, memop_signed, memop_size
+from tcg2wasm.ir.ops import COND_TESTS, OPS, CondTest, OpDef, eval_cond, memop_for_write, memop_signed, memop_size
 
 __all__ = ["BUILTIN_FOLDS", "META_KEY", "PreparedTB", "cond_test", "prepare_tb", "prepared_tb"]
 
@@ -71,6 +71,7 @@ FAIL = 19  # (FAIL, exception class, argument): what the op-by-op loop would rai
 ADD = 20  # (ADD, o, a, b): o = (a + b) mod 2**64
 SUB = 21  # (SUB, o, a, b): o = (a - b) mod 2**64
 MULTI = 22  # (MULTI, fn, output indexes, input indexes, constants): a pure op with several outputs
+LOAD_FOR_WRITE = 23  # (LOAD_FOR_WRITE, o, addr, size, memop): LOAD_SIGNED with load_for_write (MemOp.FOR_WRITE)
 
 META_KEY = "tcg2wasm.ir.prepare"
 
@@ -208,6 +209,8 @@ def _build_code(ops: list[Op], counting: bool) -> tuple[Code, list[int], list[in
 def _load(args: list) -> Step:
     memop = args[2]
     size = memop_size(memop)
+    if memop_for_write(memop):
+        return (LOAD_FOR_WRITE, args[0].index, args[1].index, size, memop)
     if memop_signed(memop):
         return (LOAD_SIGNED, args[0].index, args[1].index, size, memop)
     return (LOAD, args[0].index, args[1].index, size)

@@ -21,7 +21,8 @@ def _const_names(op: Op) -> list[str]:
         case "set_label" | "br":
             return [f"$L{c[0]}"]
         case "qemu_ld_i64" | "qemu_st_i64":
-            return [_MEMOP_NAMES.get(c[0], hex(c[0]))]
+            suffix = "+w" if c[0] & MemOp.FOR_WRITE else ""  # the read of a read-modify-write
+            return [_MEMOP_NAMES.get(c[0] & ~MemOp.FOR_WRITE, hex(c[0])) + suffix]
         case "exit_tb":
             return [Exit(c[0]).name.lower(), f"$0x{c[1]:x}"]
         case "deposit_i64" | "extract_i64" | "sextract_i64":

@@ -7,7 +7,7 @@ Binaryen that aborts the process.
 from __future__ import annotations
 
 from tcg2wasm.ir.core import N_GLOBALS, Op, Temp, TranslationBlock
-from tcg2wasm.ir.ops import OPS, Cond, Excp, Exit, OpFlag
+from tcg2wasm.ir.ops import OPS, Cond, Excp, Exit, MemOp, OpFlag
 
 
 class IRError(ValueError):
@@ -27,7 +27,8 @@ def _check_consts(op: Op, n_labels: int) -> None:
         Excp(c[1])
     if name == "exit_tb":
         Exit(c[0])
-    if name in ("qemu_ld_i64", "qemu_st_i64") and c[0] not in (0, 1, 2, 3, 4, 5, 6):
+    if name in ("qemu_ld_i64", "qemu_st_i64") and c[0] not in (0, 1, 2, 3, 4, 5, 6) \
+            and not (name == "qemu_ld_i64" and c[0] & ~MemOp.FOR_WRITE in (0, 1, 2, 3, 4, 5, 6)):
         raise IRError(f"{name}: bad memop {c[0]}")
     if name in ("deposit_i64", "extract_i64", "sextract_i64"):
         pos, length = c

@@ -14,6 +14,9 @@ from tcg2wasm.guest_cpu import GuestMemoryAPI
 
 PIE_BASE = 0x0040_0000
 PF_X, PF_W, PF_R = 1, 2, 4
+USER_TOP = 1 << 47  # segments must lie in the lower half of the address space, as for the kernel
+#: At most this much memory in PT_LOAD segments: every guest page takes a page of the 4 GiB wasm memory.
+MAX_LOAD_BYTES = 1 << 31
 
 
 class ElfLoadError(Tcg2WasmError):
@@ -53,7 +56,7 @@ def _open(path: Path) -> tuple[ELFFile, bytes]:
     try:
         elf = ELFFile(io.BytesIO(data))
         _ = elf.header  # parse eagerly so truncation shows here
-    except (ELFError, ValueError, EOFError, OSError) as e:
+    except (ELFError, ValueError, EOFError, OSError, OverflowError) as e:
         raise ElfLoadError(f"{path}: malformed ELF: {e}") from None
     return elf, data
 
@@ -74,7 +77,7 @@ def load_elf(mem: GuestMemoryAPI, path: str | Path) -> LoadedImage:
     _check_header(elf, path)
     try:
         segments = list(elf.iter_segments())
-    except (ELFError, ValueError, EOFError) as e:
+    except (ELFError, ValueError, EOFError, OverflowError) as e:  # OverflowError: a huge e_phoff (fuzz files)
         raise ElfLoadError(f"{path}: malformed program headers: {e}") from None
     if any(s["p_type"] == "PT_INTERP" for s in segments):
         raise ElfLoadError(f"{path}: dynamically linked (has PT_INTERP); only static executables are supported")
@@ -82,20 +85,38 @@ def load_elf(mem: GuestMemoryAPI, path: str | Path) -> LoadedImage:
     if not loads:
         raise ElfLoadError(f"{path}: no PT_LOAD segment")
     base = PIE_BASE if elf["e_type"] == "ET_DYN" else 0
+    _check_segments(loads, base, len(data), path)
     page_perms: dict[int, int] = {}
     for seg in loads:
         start = base + seg["p_vaddr"]
-        if seg["p_filesz"] > seg["p_memsz"] or seg["p_offset"] + seg["p_filesz"] > len(data):
-            raise ElfLoadError(f"{path}: segment at 0x{start:x} extends past the end of the file")
         for page in range(_page_down(start), _page_up(start + seg["p_memsz"]), PAGE_SIZE):
             page_perms[page] = page_perms.get(page, 0) | seg["p_flags"]
-    _map_runs(mem, page_perms)
-    for seg in loads:
-        start = base + seg["p_vaddr"]
-        mem.mem_write(start, data[seg["p_offset"]:seg["p_offset"] + seg["p_filesz"]])
+    try:
+        _map_runs(mem, page_perms)
+        for seg in loads:
+            start = base + seg["p_vaddr"]
+            mem.mem_write(start, data[seg["p_offset"]:seg["p_offset"] + seg["p_filesz"]])
+    except Tcg2WasmError as e:  # e.g. out of guest memory: say which file
+        raise ElfLoadError(f"{path}: cannot load the segments: {e}") from None
     phdr_addr = _phdr_address(elf, loads, base)
     end = max(base + s["p_vaddr"] + s["p_memsz"] for s in loads)
     return LoadedImage(base + elf["e_entry"], phdr_addr, elf["e_phentsize"], elf["e_phnum"], _page_up(end), base)
+
+
+def _check_segments(loads: list, base: int, file_size: int, path: Path) -> None:
+    """Every PT_LOAD segment inside the file and the user address space, all of them of a loadable size
+    (a damaged p_memsz of 2^47 must be an error, not a loop over 2^35 pages: found by `tcg2wasm fuzz files`)."""
+    total = 0
+    for seg in loads:
+        start = base + seg["p_vaddr"]
+        if seg["p_filesz"] > seg["p_memsz"] or seg["p_offset"] + seg["p_filesz"] > file_size:
+            raise ElfLoadError(f"{path}: segment at 0x{start:x} extends past the end of the file")
+        if start + seg["p_memsz"] > USER_TOP:
+            raise ElfLoadError(f"{path}: segment at 0x{start:x} (0x{seg['p_memsz']:x} bytes) is outside the user "
+                               f"address space (below 0x{USER_TOP:x})")
+        total += seg["p_memsz"]
+    if total > MAX_LOAD_BYTES:
+        raise ElfLoadError(f"{path}: segments of 0x{total:x} bytes in all; at most 0x{MAX_LOAD_BYTES:x} can be loaded")
 
 
 def _map_runs(mem: GuestMemoryAPI, page_perms: dict[int, int]) -> None:

@@ -17,8 +17,18 @@ import iced_x86
 from unicorn import UC_HOOK_BLOCK, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_INVALID, Uc, UcError
 from unicorn import x86_const as X
 
-from tcg2wasm.casefile import RESULT_REGS, Case, RunResult
-from tcg2wasm.ucadapter import ACCESS_FAULTS, REG_IDS, VECTOR_FAULTS, fault_of_error, new_uc, perms_to_uc
+from tcg2wasm.casefile import RESULT_REGS, VECTOR_REGS, Case, RunResult
+from tcg2wasm.cpu_state import FPCW_DEFAULT, MXCSR_DEFAULT
+from tcg2wasm.errors import CaseError
+from tcg2wasm.ucadapter import (
+    ACCESS_FAULTS,
+    REG_IDS,
+    VECTOR_FAULTS,
+    fault_of_error,
+    flush_translations,
+    new_uc,
+    perms_to_uc,
+)
 
 DEFAULT_RFLAGS = 0x2
 NO_UNTIL = (1 << 64) - 1  # an address a run never reaches: "no stop address"
@@ -43,7 +53,7 @@ def count_insns(code: bytes, addr: int) -> int:
 class UnicornRunner:
     """A Unicorn instance holding one case's state, runnable in steps."""
 
-    def __init__(self, case: Case, *, count_insns: bool = True) -> None:
+    def __init__(self, case: Case, *, count_insns: bool = True, reusable: bool = False) -> None:
         self.case = case
         self.uc = new_uc()
         self.guest_insns = 0
@@ -58,22 +68,54 @@ class UnicornRunner:
         self.uc.hook_add(UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
         if count_insns:
             self.uc.hook_add(UC_HOOK_BLOCK, self._on_block)
+        self._fresh_context: Any = None  # the CPU state as created, for reload()
+        if reusable:
+            self._fresh_context = self.uc.context_save()
 
     # -- state -------------------------------------------------------------------------------
 
     def _load(self, case: Case) -> None:
         for r in case.memory:
-            self.uc.mem_map(r.addr, r.size, perms_to_uc(r.perms))
+            try:
+                self.uc.mem_map(r.addr, r.size, perms_to_uc(r.perms))
+            except UcError as e:  # a 64 GiB mapping: UC_ERR_NOMEM (a traceback before; found by fuzz files)
+                raise CaseError(f"{case.source}: case {case.name!r}: Unicorn cannot map 0x{r.size:x} bytes at "
+                                f"0x{r.addr:x}: {e}") from None
             if r.data:
                 self.uc.mem_write(r.addr, r.data)
         self.uc.reg_write(REG_IDS["rflags"], DEFAULT_RFLAGS)
         self.write_regs(case.regs)
 
+    def reload(self, case: Case) -> None:
+        """Give this runner another case of the same memory layout (addresses, sizes, perms) to run.
+
+        Memory is rewritten whole, every register reset to the case's (or the start-up default),
+        and Unicorn's translation cache flushed: reusing a ``Uc`` is much cheaper than creating one.
+        """
+        if [(r.addr, r.size, r.perms) for r in case.memory] != [(r.addr, r.size, r.perms) for r in self.case.memory]:
+            raise ValueError(f"{case.name}: reload needs the same memory layout")
+        if self._fresh_context is None:
+            raise ValueError("reload needs a runner created with reusable=True")
+        self.case = case
+        self.guest_insns = 0
+        self._pending = None
+        self._last_block = (0, 0)
+        self._block_insns.clear()
+        for r in case.memory:
+            self.uc.mem_write(r.addr, r.data + bytes(r.size - len(r.data)))
+        flush_translations(self.uc)
+        # the whole CPU state as created: after a CPU exception QEMU keeps exception state
+        # (a second exception then becomes a double fault, vector 8) unless it is reset
+        self.uc.context_restore(self._fresh_context)
+        defaults = {name: 0 for name in REG_IDS}
+        defaults |= {"fpcw": FPCW_DEFAULT, "mxcsr": MXCSR_DEFAULT, "rflags": DEFAULT_RFLAGS}
+        self.write_regs(defaults | case.regs)
+
     def write_regs(self, regs: dict[str, int]) -> None:
         for name, value in regs.items():
             self.uc.reg_write(REG_IDS[name], value)
 
-    def read_regs(self, names: tuple[str, ...] = RESULT_REGS) -> dict[str, int]:
+    def read_regs(self, names: tuple[str, ...] = RESULT_REGS + VECTOR_REGS) -> dict[str, int]:
         return {name: self.uc.reg_read(REG_IDS[name]) for name in names}
 
     def writable_memory(self) -> list[tuple[int, bytes]]:

@@ -38,6 +38,10 @@ _TSC_BASE = 0x1_0000_0000
 BACKGROUND_ENV = "TCG2WASM_BACKGROUND"
 
 
+#: instructions that raise #GP at CPL 3 with IOPL 0 although iced-x86 marks them usable at CPL 3
+_IOPL_SENSITIVE = ("IN", "OUT", "INSB", "INSW", "INSD", "OUTSB", "OUTSW", "OUTSD", "CLI", "STI")
+
+
 class ExitHandler:
     """Exit codes to actions, for one machine's parts."""
 
@@ -335,6 +339,8 @@ class ExitHandler:
                 return handled
         if not self.fallback_enabled:
             return self.fault_stop(pc, "UNSUPPORTED", None)
+        if self._privileged(pc):
+            return self.fault_stop(pc, Excp.GP, None)
         code, next_pc, outcome = self._unicorn_cpu().step(pc)
         if code == Exit.TRAP:
             return StopReason("interrupt", pc, vector=outcome.vector,
@@ -344,6 +350,21 @@ class ExitHandler:
         self._rt.state_write("icount_left", self.budget_left() - 1)  # the instruction ran
         self._stats.fallback_insns += 1
         return self._after_host_step(pc, code, next_pc)
+
+    def _privileged(self, pc: int) -> bool:
+        """Whether the instruction at ``pc`` raises #GP in user mode (CPL 3, IOPL 0): CPL 0 only (mov cr, lgdt,
+        lldt, wrmsr...) or I/O-privilege sensitive (in, out, cli, sti). Unicorn runs at CPL 0 and executes
+        them (found by ``tcg2wasm fuzz blobs``: lldt r13w ran as a nop); hlt stays the documented hlt stop."""
+        import iced_x86  # (here: a run that lifts nothing imports no iced-x86)
+
+        try:
+            ins = iced_x86.Decoder(64, self._memory.fetch(pc, 15), ip=pc).decode()
+        except GuestFault:
+            return False
+        if ins.is_invalid or ins.mnemonic == iced_x86.Mnemonic.HLT:
+            return False
+        mnemonics = iced_x86.Mnemonic
+        return not ins.op_code().cpl3 or ins.mnemonic in {getattr(mnemonics, name) for name in _IOPL_SENSITIVE}
 
     def on_syscall(self, pc: int) -> Outcome:
         if self.syscall_handler is None:

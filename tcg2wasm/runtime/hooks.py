@@ -146,6 +146,11 @@ class _HookedMemory:
                 raise _Abort(action)
         return value
 
+    def load_for_write(self, addr: int, size: int) -> int:
+        """The read of a read-modify-write: the write fault first (as the CPU), then the hooked load."""
+        self._memory.check_writable(addr & MASK64, size)
+        return self.load(addr, size)
+
     def store(self, addr: int, size: int, value: int) -> None:
         addr &= MASK64
         action = None

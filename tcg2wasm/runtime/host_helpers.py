@@ -16,7 +16,7 @@ from typing import Any
 from tcg2wasm.abi import X87_OUTPUTS
 from tcg2wasm.cpu_state import MASK64
 from tcg2wasm.errors import GuestFault
-from tcg2wasm.ir.opdef import load_extend, memop_size, two_output_values
+from tcg2wasm.ir.opdef import load_extend, memop_for_write, memop_size, two_output_values
 from tcg2wasm.ir.ops_x87 import x87_host_call
 from tcg2wasm.runtime.memory import GuestMemory
 from tcg2wasm.runtime.stops import Stats
@@ -41,7 +41,8 @@ class HostHelpers:
     def ld_slow(self, addr: int, memop: int) -> int:
         self._stats.host_calls += 1
         try:
-            raw = self._memory.load(addr, memop_size(memop))
+            size = memop_size(memop)
+            raw = self._memory.load_for_write(addr, size) if memop_for_write(memop) else self._memory.load(addr, size)
         except GuestFault as f:
             self._raise_pending(f)
             return 0

@@ -356,6 +356,15 @@ class GuestMemory:
             self.tlb_fill(addr >> abi.PAGE_BITS)
         return int.from_bytes(b"".join(self.linear.read(off, n) for off, n in chunks), "little")
 
+    def load_for_write(self, addr: int, size: int) -> int:
+        """The read of a read-modify-write: faults as a write where the pages are not writable (as the CPU)."""
+        self.check_writable(addr, size)
+        return self.load(addr, size)
+
+    def check_writable(self, addr: int, size: int) -> None:
+        """Raise the write fault (GuestFault) a store of ``size`` bytes at ``addr`` would raise, if any."""
+        self._guest_chunks(addr, size, PERM_W, Excp.WRITE_UNMAPPED, Excp.WRITE_PROT)
+
     def store(self, addr: int, size: int, value: int) -> None:
         """Guest write; raises GuestFault, or GuestFault(Excp.NONE) for a write to a code page."""
         try:

@@ -116,20 +116,28 @@ MEMORY_HELPERS_WAT = f"""
       (local.set $k (i32.add (local.get $k) (i32.const 1)))
       (br_if $next (i32.lt_u (local.get $k) (local.get $size)))))
 
+  ;; Whether a load may be done here from leaf entry e: readable without the host, and writable too for
+  ;; the read of a read-modify-write (MemOp.FOR_WRITE: the host reports a fault as a write).
+  (func $load_ok (param $e i32) (param $memop i32) (result i32)
+    (i32.and
+      (i32.eq (i32.and (local.get $e) (i32.const {_READ_OK})) (i32.const {abi.PT_READ}))
+      (i32.or (i32.eqz (i32.and (local.get $memop) (i32.const {int(MemOp.FOR_WRITE)})))
+              (i32.eq (i32.and (local.get $e) (i32.const {_WRITE_OK})) (i32.const {abi.PT_WRITE})))))
+
   (func (export "ld_miss") (param $addr i64) (param $memop i32) (result i64)
     (local $e i32) (local $e2 i32) (local $off i32)
     (local.set $off (i32.and (i32.wrap_i64 (local.get $addr)) (i32.const {abi.PAGE_SIZE - 1})))
     (local.set $e (call $pt_entry (local.get $addr)))
-    (if (i32.ne (i32.and (local.get $e) (i32.const {_READ_OK})) (i32.const {abi.PT_READ}))
+    (if (i32.eqz (call $load_ok (local.get $e) (local.get $memop)))
       (then (return (call $ld_slow (local.get $addr) (local.get $memop)))))
     (if (i32.le_u (i32.add (local.get $off) (i32.shl (i32.const 1) (i32.and (local.get $memop) (i32.const 3))))
                   (i32.const {abi.PAGE_SIZE}))
       (then
         (call $tlb_fill (local.get $addr) (local.get $e))
         (return (call $load_sized (i32.add (i32.and (local.get $e) (i32.const {_HOST_MASK})) (local.get $off))
-                                  (local.get $memop)))))
+                                  (i32.and (local.get $memop) (i32.const 7))))))
     (local.set $e2 (call $pt_entry (i64.add (local.get $addr) (i64.const {abi.PAGE_SIZE}))))
-    (if (i32.ne (i32.and (local.get $e2) (i32.const {_READ_OK})) (i32.const {abi.PT_READ}))
+    (if (i32.eqz (call $load_ok (local.get $e2) (local.get $memop)))
       (then (return (call $ld_slow (local.get $addr) (local.get $memop)))))
     (call $ld_split (local.get $e) (local.get $e2) (local.get $off) (local.get $memop)))
 

@@ -7,10 +7,24 @@ from dataclasses import dataclass
 
 from tcg2wasm.abi import Excp
 
-__all__ = ["MEMORY_FAULTS", "Stats", "StopReason", "fault_stop"]
+__all__ = ["MEMORY_FAULTS", "NO_STOP", "Stats", "StopReason", "fault_stop", "has_stop_pc", "no_stop_for"]
 
 MEMORY_FAULTS = frozenset({Excp.READ_UNMAPPED, Excp.WRITE_UNMAPPED, Excp.FETCH_UNMAPPED,
                            Excp.READ_PROT, Excp.WRITE_PROT, Excp.FETCH_PROT})
+
+#: ``stop_pc`` meaning "no stop address": a non-canonical pc, where rip never is while guest code runs
+#: (a branch there raises #GP first); every canonical address, 2^64-1 too, may be an ``until``.
+NO_STOP = 1 << 63
+
+
+def no_stop_for(begin: int) -> int:
+    """The "no stop" value for a run from ``begin`` (a run may begin at a non-canonical pc, to fault there)."""
+    return NO_STOP if begin != NO_STOP else NO_STOP + 1
+
+
+def has_stop_pc(stop_pc: int) -> bool:
+    """Whether ``stop_pc`` is a stop address (an ``until`` rip can reach) rather than "no stop"."""
+    return stop_pc < 1 << 47 or stop_pc >= (1 << 64) - (1 << 47)
 
 
 @dataclass

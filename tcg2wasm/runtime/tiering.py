@@ -29,6 +29,8 @@ class Tiering:
     """Miss counts and the profile of blocks seen running."""
 
     def __init__(self, hot_threshold: int = HOT_THRESHOLD) -> None:
+        if not isinstance(hot_threshold, int) or isinstance(hot_threshold, bool):  # (Machine's argument)
+            raise TypeError(f"Machine: hot_threshold must be an int, got {hot_threshold!r}")
         self.hot_threshold = max(1, hot_threshold)
         self._misses: dict[int, int] = {}
         self._seen: set[int] = set()  # TB pcs known to run: the profile regions grow along

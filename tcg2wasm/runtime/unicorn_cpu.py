@@ -48,7 +48,7 @@ from tcg2wasm.runtime.code_cache import CodeCache
 from tcg2wasm.runtime.cpuid import cpuid
 from tcg2wasm.runtime.memory import PERM_W, PERM_X, GuestMemory, format_perms
 from tcg2wasm.runtime.registers import RegisterFile
-from tcg2wasm.runtime.stops import Stats
+from tcg2wasm.runtime.stops import NO_STOP, Stats, has_stop_pc
 from tcg2wasm.runtime.wasm_runtime import WasmRuntime
 from tcg2wasm.runtime.x87_pages import cached_x87_pages, x87_pages
 from tcg2wasm.ucadapter import (
@@ -62,6 +62,11 @@ from tcg2wasm.ucadapter import (
 
 __all__ = ["SliceOutcome", "UnicornCPU"]
 
+#: x87 registers only Unicorn holds (the state block has fpcw): kept across _forget_exception
+_X87_REGS = (*(getattr(X, f"UC_X86_REG_FP{i}") for i in range(8)), X.UC_X86_REG_FPSW, X.UC_X86_REG_FPTAG,
+             X.UC_X86_REG_FPCW, X.UC_X86_REG_FIP, X.UC_X86_REG_FCS, X.UC_X86_REG_FDP, X.UC_X86_REG_FDS,
+             X.UC_X86_REG_FOP)
+
 _HLT = b"\xf4"
 #: A visit from Unicorn to compiled code costs two hand-overs (~60 us here: ~3,000 instructions at
 #: Unicorn's speed). An entry whose first ``VISITS_JUDGED`` visits ran fewer guest instructions
@@ -69,6 +74,8 @@ _HLT = b"\xf4"
 #: run through it from then on (docs/performance.md has what it bought).
 MIN_VISIT_INSNS = 2_000
 VISITS_JUDGED = 16
+#: Legacy prefixes and REX bytes (an hlt may carry them).
+_PREFIX_BYTES = frozenset(bytes.fromhex("262e363e64656667f0f2f3") + bytes(range(0x40, 0x50)))
 EXIT_UPDATE_SECONDS = 0.01  # newly compiled pcs join Unicorn's exit list at most this often
 #: Runs of a block in Unicorn before it is hot (its region is compiled): ~50 us of Unicorn time at
 #: ~20 ns a block... times the hash table's sharing; a region costs milliseconds to build.
@@ -118,11 +125,14 @@ class UnicornCPU:
         self._exits_from: frozenset[int] = frozenset()  # the compiled pcs the exits were made from
         self._exits_time = 0.0
         self._hlt_before: dict[int, bool] = {}
+        self._stepped_from: int | None = None  # where the last step started (None: the last run was a slice)
         self._pending_access: tuple[int, int] | None = None
         self._syscall = False
         self._vector: int | None = None
+        self._fresh_context = self.uc.context_save()  # the CPU as created: see _forget_exception
+        self._exception_seen = False
         self.counter: BlockCounter | None = None  # made by the first slice (a block hook costs ~30%)
-        self._until = MASK64  # the stop address a hooked slice runs to (MASK64: none)
+        self._until = NO_STOP  # the stop address a hooked slice runs to (NO_STOP, a non-canonical pc: none)
         self._candidates: set[int] = set()  # stops where compiled code may exist (stop_at_candidates)
         self._visit: tuple[int, int] | None = None  # (entry, icount_left) of the visit under way
         self._visits: dict[int, tuple[int, int]] = {}  # entry -> (visits, guest instructions they ran)
@@ -236,10 +246,10 @@ class UnicornCPU:
             self._sync_protection()
         stop_pc = self._rt.state_read("stop_pc")
         if self.counter is not None:
-            self._prepare_until(MASK64 if stop_pc == pc else stop_pc)
+            self._prepare_until(stop_pc if has_stop_pc(stop_pc) and stop_pc != pc else NO_STOP)
             return
         compiled = self._compiled_pcs()
-        stale = pc in self._exits or (stop_pc != MASK64 and stop_pc not in self._exits)
+        stale = pc in self._exits or (has_stop_pc(stop_pc) and stop_pc not in self._exits)
         if stale or (compiled is not self._exits_from
                      and time.perf_counter() - self._exits_time >= EXIT_UPDATE_SECONDS):
             self._set_exits(compiled, stop_pc, pc)
@@ -251,11 +261,12 @@ class UnicornCPU:
         until the next update); the stop address and the removal of ``pc`` may not.
         """
         exits = (frozenset(p for p in compiled if not self._after_hlt_byte(p))
-                 | ({stop_pc} if stop_pc != MASK64 else frozenset())) - {pc}
+                 | ({stop_pc} if has_stop_pc(stop_pc) else frozenset())) - {pc}
         new = exits - self._exits
         self.uc.ctl_set_exits(sorted(exits))
         for exit_pc in new:  # blocks Unicorn translated before must stop at the new exits
-            self.uc.ctl_remove_cache(exit_pc, exit_pc + 1)
+            # (a block running into an exit at 2^64-1 holds the byte before it: Unicorn's end is below 2^64)
+            self.uc.ctl_remove_cache(min(exit_pc, MASK64 - 1), min(exit_pc + 1, MASK64))
         self._exits, self._exits_from, self._exits_time = exits, compiled, time.perf_counter()
 
     def _prepare_until(self, stop_pc: int) -> None:
@@ -266,8 +277,8 @@ class UnicornCPU:
         that starts at the stop address has none (as it is left out of the exit list).
         """
         if stop_pc != self._until:
-            if stop_pc != MASK64:
-                self.uc.ctl_remove_cache(stop_pc, stop_pc + 1)
+            if has_stop_pc(stop_pc):  # (an until at 2^64-1: Unicorn's end stays below 2^64)
+                self.uc.ctl_remove_cache(min(stop_pc, MASK64 - 1), min(stop_pc + 1, MASK64))
             self._until = stop_pc
 
     def _start_counting(self) -> None:
@@ -278,7 +289,7 @@ class UnicornCPU:
         self._code.watch_entries(self._compiled_changed)
         self.uc.ctl_exits_enabled(False)
         self._exits = frozenset()
-        self._until = MASK64
+        self._until = NO_STOP
         self.counter = counter
 
     def _compiled_changed(self, added: list[int], removed: list[int]) -> None:
@@ -400,6 +411,8 @@ class UnicornCPU:
 
     def _run(self, pc: int, count: int = 0) -> tuple[Exit, int, SliceOutcome]:
         stop_pc = self._rt.state_read("stop_pc")
+        if self._exception_seen:
+            self._forget_exception()
         self._prepare(pc)
         fpcw = self._regs.read_full("fpcw")
         rflags = self._regs.read_full("rflags")
@@ -420,7 +433,19 @@ class UnicornCPU:
                 self._regs.write_full("rflags", rflags_now)
             if self._regs.read_full("fpcw") != fpcw:  # loaded (fldcw, fldenv, frstor...): as the CPU keeps it
                 self._regs.write_full("fpcw", abi.fpcw_as_loaded(self._regs.read_full("fpcw")))
+        self._stepped_from = pc if count else None
         return self._outcome(error, stop_pc)
+
+    def _forget_exception(self) -> None:
+        """QEMU keeps the last CPU exception it raised (``old_exception``: the hook stops before delivery, which
+        would clear it), so the next #GP or #DE became a double fault, vector 8, and the one after that ran on
+        (found by ``tcg2wasm fuzz blobs``: two xrstor with a bad header). The CPU as created comes back; the
+        registers the state block holds are written right after, the x87 ones only Unicorn holds are kept."""
+        x87 = [(reg, self.uc.reg_read(reg)) for reg in _X87_REGS]
+        self.uc.context_restore(self._fresh_context)
+        for reg, value in x87:
+            self.uc.reg_write(reg, value)
+        self._exception_seen = False
 
     def _start(self, pc: int, count: int) -> UcError | None:
         if self.counter is not None:
@@ -456,6 +481,7 @@ class UnicornCPU:
         if self._syscall:
             return Exit.SYSCALL, rip, SliceOutcome()
         if self._vector is not None:
+            self._exception_seen = True
             fault = VECTOR_FAULTS.get(self._vector)
             if fault is not None:
                 return self._report(fault, 0), rip, SliceOutcome()
@@ -476,10 +502,17 @@ class UnicornCPU:
         return (self._pending_access[1] >> abi.PAGE_BITS) in self._x87_pages
 
     def _just_halted(self, rip: int) -> bool:
+        """Unicorn stopped after an hlt. A step (one instruction, from ``_stepped_from``) may end after an
+        0xf4 byte of another instruction (a ModRM of 0xf4: ``cvtdq2ps xmm6, xmm4``): then it was an hlt
+        only if every byte before the 0xf4 is a prefix (found by ``tcg2wasm fuzz streams``)."""
+        first = rip - 1 if self._stepped_from is None else self._stepped_from
+        if not 0 < rip - first <= 15:
+            return False
         try:
-            return bytes(self.uc.mem_read(rip - 1, 1)) == _HLT
+            raw = bytes(self.uc.mem_read(first, rip - first))
         except UcError:
             return False
+        return raw[-1:] == _HLT and all(b in _PREFIX_BYTES for b in raw[:-1])
 
     def _fault(self, error: UcError, rip: int) -> tuple[Exit, int, SliceOutcome]:
         if self._pending_access is not None:

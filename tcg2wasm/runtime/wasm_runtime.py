@@ -65,6 +65,10 @@ DISPATCHER_WAT = f"""
       (br_if $next (i32.eqz (local.get $code)))
     )
     (local.get $code))
+  ;; Table slot 0, the slot of the empty jump-cache entries: their tag JC_INVALID_PC (2^64-1) is a pc a
+  ;; block may start at, so a lookup of that pc is a miss, not a call of nothing (found by issue 14's fuzzing).
+  (func (export "jc_empty") (result i32)
+    (i32.const {int(Exit.MISS)}))
 """ + MEMORY_HELPERS_WAT + ")\n"
 assert abi.JC_ENTRY_SIZE & (abi.JC_ENTRY_SIZE - 1) == 0 and int(Exit.CONTINUE) == 0
 
@@ -107,6 +111,8 @@ def i32_caller(store: wasmtime.Store, func: wasmtime.Func) -> Callable[[], int]:
     return call_i32
 
 
+_MAX_COPY = 1 << 30  # bytes per ctypes copy
+
 class WasmLinearMemory:
     """Byte access to a wasmtime Memory through its host address (bounds-checked in Python)."""
 
@@ -128,7 +134,11 @@ class WasmLinearMemory:
 
     def read(self, offset: int, size: int) -> bytes:
         self._check(offset, size)
-        return ctypes.string_at(self.base + offset, size)
+        if size <= _MAX_COPY:
+            return ctypes.string_at(self.base + offset, size)
+        # string_at takes a C int: 2 GiB and more was a SystemError (a 2 GiB mapping read back: fuzz files)
+        return b"".join(ctypes.string_at(self.base + pos, min(_MAX_COPY, offset + size - pos))
+                        for pos in range(offset, offset + size, _MAX_COPY))
 
     def write(self, offset: int, data: bytes) -> None:
         self._check(offset, len(data))
@@ -188,7 +198,9 @@ class WasmRuntime:
             self.store, wasmtime.TableType(wasmtime.ValType.funcref(), wasmtime.Limits(INITIAL_TABLE_SLOTS, None)),
             None)
         self._free_slots: list[int] = []
-        self._next_slot = 1  # slot 0 stays null: a stale jump-cache entry traps instead of running code
+        # slot 0: the empty entries' "miss" (define_host_imports); freed slots are null, so that a stale
+        # jump-cache entry traps instead of running code
+        self._next_slot = 1
         self.linker = wasmtime.Linker(self.engine)
         self.linker.define(self.store, abi.IMPORT_MODULE, abi.IMPORT_MEMORY, self.memory)
         self.linker.define(self.store, abi.IMPORT_MODULE, abi.IMPORT_TABLE, self.table)
@@ -210,9 +222,10 @@ class WasmRuntime:
         exports = instance.exports(self.store)
         for name in abi.REGION_IMPORTS.keys() - abi.HOST_IMPORTS.keys():  # the wasm slow paths (memory_wat.py)
             self.linker.define(self.store, abi.IMPORT_MODULE, name, exports[name])
-        dispatch = exports["dispatch"]
-        if not isinstance(dispatch, wasmtime.Func):
-            raise TranslationError("the dispatcher module exports no function 'dispatch'")
+        dispatch, empty = exports["dispatch"], exports["jc_empty"]
+        if not isinstance(dispatch, wasmtime.Func) or not isinstance(empty, wasmtime.Func):
+            raise TranslationError("the dispatcher module exports no functions 'dispatch' and 'jc_empty'")
+        self.table.set(self.store, 0, empty)
         self._dispatch = i32_caller(self.store, dispatch)
 
     def dispatch(self) -> int:

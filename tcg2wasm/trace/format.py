@@ -145,7 +145,10 @@ class Trace:
         """
         if isinstance(self.block_seq_source, bytes):
             seq = array("I")
-            seq.frombytes(lzma.decompress(self.block_seq_source))
+            try:
+                seq.frombytes(lzma.decompress(self.block_seq_source))
+            except (lzma.LZMAError, ValueError) as e:  # damage behind the checksum (tcg2wasm fuzz files)
+                raise TraceFormatError(f"corrupted trace (the block sequence does not decompress: {e})") from None
             self.block_seq_source = seq
         return self.block_seq_source
 
@@ -293,9 +296,69 @@ def _unpack_payload(packed: bytes, source: str) -> tuple[dict[str, Any], memoryv
     (meta_len,) = struct.unpack_from("<I", payload)
     try:
         meta = json.loads(payload[4 : 4 + meta_len])
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise TraceFormatError(f"{source}: malformed trace metadata: {e}") from None
     return meta, memoryview(payload)[4 + meta_len :]
+
+
+#: the types of a syscall effect's fields after its name ("ref": a blob reference [offset, size])
+_EFFECT_FIELDS: dict[str, tuple[str, ...]] = {"write": ("int", "ref"), "zero": ("int", "int"),
+                                              "map": ("int", "int", "str"), "unmap": ("int", "int"),
+                                              "protect": ("int", "int", "str"), "reg": ("str", "u64")}
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _ints(values: Any, what: str, u64: bool = False) -> None:
+    if not all(_is_int(v) and (not u64 or 0 <= v < 1 << 64) for v in values):
+        raise ValueError(f"{what}: expected {'64-bit unsigned ' if u64 else ''}integers")
+
+
+def _field_ok(kind: str, v: Any) -> bool:
+    if kind == "ref":
+        return isinstance(v, list) and len(v) == 2 and all(_is_int(x) for x in v)
+    if kind == "str":
+        return isinstance(v, str)
+    return _is_int(v) and (kind != "u64" or 0 <= v < 1 << 64)
+
+
+def _check_effect(eff: Any) -> None:
+    fields = _EFFECT_FIELDS.get(str(eff[0])) if isinstance(eff, list) and eff else None
+    if fields is None or len(eff) != 1 + len(fields) or not all(map(_field_ok, fields, eff[1:])):
+        raise ValueError(f"syscalls: malformed effect {eff!r:.60}")
+
+
+def _check_registers(meta: dict[str, Any]) -> None:
+    """The initial registers (every one of TRACE_REGS) and each checkpoint's, as 64-bit values."""
+    if not isinstance(meta["regs"], dict):
+        raise ValueError("regs: expected an object")
+    missing = [name for name in TRACE_REGS if name not in meta["regs"]]
+    if missing:
+        raise ValueError(f"regs: missing {', '.join(missing[:4])}")
+    _ints(meta["regs"].values(), "regs", u64=True)
+    for c in meta["checkpoints"]:
+        if not (isinstance(c, list) and len(c) == 5 and isinstance(c[1], str) and isinstance(c[2], list)
+                and len(c[2]) == len(TRACE_REGS)):
+            raise ValueError(f"checkpoints: malformed checkpoint {c!r:.60}")
+        _ints([c[0], c[3], c[4]], "checkpoints")
+        _ints(c[2], "checkpoint registers", u64=True)
+
+
+def _check_shapes(meta: dict[str, Any]) -> None:
+    """Types of the metadata fields replay relies on (damage behind the checksum: tcg2wasm fuzz files)."""
+    for r in meta["regions"]:
+        _ints([r["addr"], r["size"], *r["pages"]], "regions")
+        if not isinstance(r["perms"], str):
+            raise ValueError("regions: perms must be a string")
+    for b in meta["blocks"]:
+        _ints([b[0], b[2], *b[3:4]], "blocks")
+    for e in meta["syscalls"]:
+        _ints([e["icount"], e["nr"], e["pc"], *e["args"]], "syscalls")
+        for eff in e["effects"]:
+            _check_effect(eff)
+    _check_registers(meta)
 
 
 def _decode(meta: dict[str, Any], blob: memoryview, version: int) -> Trace:
@@ -327,6 +390,7 @@ def decode(data: bytes, source: str = "<trace>") -> Trace:
     version, _tool, packed = read_header(data, source)
     meta, blob = _unpack_payload(packed, source)
     try:
+        _check_shapes(meta)
         return _decode(meta, blob, version)
     except (KeyError, TypeError, ValueError, IndexError) as e:
         raise TraceFormatError(f"{source}: malformed trace payload: {type(e).__name__}: {e}") from None

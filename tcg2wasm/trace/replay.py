@@ -75,7 +75,11 @@ def _replay_segments(trace: Trace, machine: Any, base: list[int], bar: Any) -> N
     for cp in trace.checkpoints:
         if cp.kind != "blocks":
             continue
-        stop = _run_count(machine, pc, cp.icount - base[0])
+        try:
+            stop = _run_count(machine, pc, cp.icount - base[0])
+        except ReplayExit as e:  # (a damaged trace: its checkpoint lies past the exit; fuzz files, seed 46000648)
+            raise Divergence(f"guest exited with status {e.status} before the checkpoint at icount {cp.icount}",
+                             cp.icount, good=last_good) from None
         if stop is not None and stop.kind != "count":
             raise Divergence(f"stopped early ({stop.kind} at pc {stop.pc:#x}: {stop.message}) before the "
                              f"checkpoint at icount {cp.icount}", cp.icount, good=last_good)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import iced_x86 as ix
 
-from tcg2wasm.ir import Cond, Exit, IRBuilder, MemOp, Temp
+from tcg2wasm.ir import Cond, Excp, Exit, IRBuilder, MemOp, Temp
 from tcg2wasm.ir.ops import MASK64
 
 CC = ix.ConditionCode
@@ -30,6 +30,12 @@ _IMMEDIATE_KINDS = {
     OK.IMMEDIATE8TO16, OK.IMMEDIATE8TO32, OK.IMMEDIATE8TO64, OK.IMMEDIATE32TO64,
 }
 _MEMOP_BY_BITS = {8: MemOp.UB, 16: MemOp.UW, 32: MemOp.UL, 64: MemOp.UQ}
+#: Legacy SSE instructions whose 16-byte memory operand may be misaligned; every other one raises #GP
+#: unless the address is a multiple of 16 (SDM vol. 1, 14.9 / vol. 2 "Exceptions", cmpxchg16b too).
+#: 16-byte memory operands without an alignment check; the SSE4.2 string compares too (SDM vol. 1 12.10.3:
+#: their memory operand need not be aligned; found by tcg2wasm fuzz streams, seed 514: pcmpistri raised #GP)
+UNALIGNED_128 = frozenset({ix.Mnemonic.MOVUPS, ix.Mnemonic.MOVUPD, ix.Mnemonic.MOVDQU, ix.Mnemonic.LDDQU,
+                           ix.Mnemonic.PCMPESTRI, ix.Mnemonic.PCMPESTRM, ix.Mnemonic.PCMPISTRI, ix.Mnemonic.PCMPISTRM})
 
 
 class Unsupported(Exception):
@@ -54,6 +60,18 @@ def _has_32bit_address(ins: ix.Instruction) -> bool:
     return any(r != R.NONE and ix.RegisterInfo(r).size == 4 for r in (ins.memory_base, ins.memory_index))
 
 
+_INFO = ix.InstructionInfoFactory()
+_RMW_ACCESS = (ix.OpAccess.READ_WRITE, ix.OpAccess.READ_COND_WRITE)
+
+
+def reads_to_write(ins: ix.Instruction) -> bool:
+    """Whether ``ins`` accesses one memory operand, read and written back (cmpxchg: written back always)."""
+    if not any(ins.op_kind(i) == OK.MEMORY for i in range(ins.op_count)):
+        return False
+    used = _INFO.info(ins).used_memory()
+    return len(used) == 1 and used[0].access in _RMW_ACCESS
+
+
 def memop_for(bits: int, signed: bool = False) -> MemOp:
     m = _MEMOP_BY_BITS[bits]
     return MemOp(m | MemOp.SIGN) if signed and bits < 64 else m
@@ -72,6 +90,9 @@ class LiftContext:
         #: rep loops as Unicorn's: rcx is tested at the top only, so the last iteration is followed
         #: by one more execution of the instruction that just leaves (see sem_string.py)
         self.unicorn_rep = False
+        #: The instruction reads and writes back its one memory operand (add [m], r; xchg; cmpxchg; inc [m]...):
+        #: its loads check write permission first, so that an unwritable page faults as a write, as on the CPU.
+        self.rmw_memory = False
 
     # -- registers ---------------------------------------------------------
     def get_reg(self, reg: int) -> Temp:
@@ -128,10 +149,19 @@ class LiftContext:
         addr = self.ea()
         size = ix.MemorySizeExt.size(ins.memory_size)
         if size == 16:
+            self.check_aligned16(addr)
             return self.load(addr, 64), self.load(self.b.addi(addr, 8), 64)
         if size in (4, 8):
             return self.load(addr, 8 * size), self.b.const(0)
         raise Unsupported(f"xmm memory operand of {size} bytes")
+
+    def check_aligned16(self, addr: Temp) -> None:
+        """#GP at this instruction if its 16-byte memory operand must be aligned and is not.
+
+        The CPU checks before any access, so nothing has been read or written (Unicorn does not
+        check: docs/testing.md, known differences)."""
+        if self.ins.mnemonic not in UNALIGNED_128:
+            self.b.trapcond(Cond.TSTNE, addr, self.b.const(15), Excp.GP)
 
     # -- operands ------------------------------------------------------------
     def op_bits(self, i: int) -> int:
@@ -149,15 +179,21 @@ class LiftContext:
             return self.op_bits(0)
         raise Unsupported(f"operand kind {kind}")
 
-    def ea(self) -> Temp:
-        """Effective (linear) address of the memory operand, including fs/gs base."""
+    def ea(self, extra: Temp | None = None) -> Temp:
+        """Effective (linear) address of the memory operand, including fs/gs base.
+
+        ``extra``: a byte offset added inside the address-size wrap (bt's bit offset: with 0x67 the
+        whole sum wraps at 4 GiB; found by ``tcg2wasm fuzz streams``)."""
         ins = self.ins
-        rip_relative = ins.is_ip_rel_memory_operand
-        addr = self.b.const(ins.ip_rel_memory_address) if rip_relative else self._register_address(ins)
+        if ins.is_ip_rel_memory_operand:
+            addr = self.b.const(ins.ip_rel_memory_address)
+            addr = addr if extra is None else self.b.add(addr, extra)
+        else:
+            addr = self._register_address(ins, extra)
         return self.add_segment(addr, ins.memory_segment)
 
-    def _register_address(self, ins: ix.Instruction) -> Temp:
-        """base + index * scale + displacement of a memory operand (no segment)."""
+    def _register_address(self, ins: ix.Instruction, extra: Temp | None = None) -> Temp:
+        """base + index * scale + displacement (+ extra) of a memory operand (no segment)."""
         b = self.b
         addr: Temp | None = None
         if ins.memory_base != R.NONE:
@@ -170,6 +206,8 @@ class LiftContext:
             addr = index if addr is None else b.add(addr, index)
         disp = ins.memory_displacement & MASK64
         total = b.const(disp) if addr is None else b.addi(addr, disp)
+        if extra is not None:
+            total = b.add(total, extra)
         return b.ext32u(total) if _has_32bit_address(ins) else total  # 32-bit address size (0x67): wraps at 4 GiB
 
     def add_segment(self, addr: Temp, segment: int) -> Temp:
@@ -180,7 +218,8 @@ class LiftContext:
         return addr
 
     def load(self, addr: Temp, bits: int, signed: bool = False) -> Temp:
-        return self.b.load(addr, memop_for(bits, signed))
+        memop = memop_for(bits, signed)
+        return self.b.load(addr, MemOp(memop | MemOp.FOR_WRITE) if self.rmw_memory else memop)
 
     def store(self, addr: Temp, value: Temp, bits: int) -> None:
         self.b.store(value, addr, memop_for(bits))
@@ -340,6 +379,12 @@ class LiftContext:
     def jump(self, target: int) -> None:
         self.b.goto_tb(target)
         self.ended = True
+
+    def check_canonical_target(self, target: Temp) -> None:
+        """#GP at this branch if ``target`` is not canonical: the CPU faults on the branch itself, before
+        it pushes or pops anything (SDM vol. 2, JMP/CALL/RET, 64-bit mode exceptions)."""
+        b = self.b
+        b.trapcond(Cond.GEU, b.addi(target, 1 << 47), b.const(1 << 48), Excp.GP)
 
     def jump_indirect(self, target: Temp) -> None:
         self.b.goto_ptr(target)

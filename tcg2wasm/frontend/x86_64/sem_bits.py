@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import iced_x86 as ix
 
-from tcg2wasm.frontend.x86_64.context import LiftContext
+from tcg2wasm.frontend.x86_64.context import LiftContext, gpr_location
 from tcg2wasm.frontend.x86_64.registry import semantics
 from tcg2wasm.ir import Cond, Temp
 
@@ -25,13 +25,13 @@ def _bit_operand(ctx: LiftContext, bits: int) -> tuple[Temp | None, Temp]:
     """
     b = ctx.b
     ins = ctx.ins
-    addr = ctx.ea() if ctx.is_mem(0) else None
     if ins.op_kind(1) != ix.OpKind.REGISTER:
-        return addr, b.const(ins.immediate(1) & (bits - 1))
+        return (ctx.ea() if ctx.is_mem(0) else None), b.const(ins.immediate(1) & (bits - 1))
     offset = ctx.read(1)
-    if addr is not None:
+    addr = None
+    if ctx.is_mem(0):
         unit = b.sari(b.sext(offset, bits), (bits.bit_length() - 1))
-        addr = b.add(addr, b.shli(unit, (bits // 8).bit_length() - 1))
+        addr = ctx.ea(extra=b.shli(unit, (bits // 8).bit_length() - 1))
     return addr, b.andi(offset, bits - 1)
 
 
@@ -70,14 +70,19 @@ def lift_btc(ctx: LiftContext, ins: ix.Instruction) -> None:
 
 
 def _bit_scan(ctx: LiftContext, forward: bool) -> None:
-    """bsf/bsr: a zero source leaves the destination's value (still rewritten: 32-bit zero-extends)."""
+    """bsf/bsr: a zero source leaves the whole destination register as it was, its upper half too for a
+    32-bit operand (the SDM leaves it undefined; AMD documents it unchanged, and the CPU here keeps all
+    64 bits: found by ``tcg2wasm fuzz streams``, seed 41067841)."""
     b = ctx.b
     bits = ctx.op_bits(0)
     src = ctx.read(1)
-    old = ctx.read(0)
     zero = b.const(0)
     index = b.ctz(src, zero) if forward else b.xori(b.clz(src, zero), 63)
-    ctx.write(0, b.movcond(Cond.EQ, src, zero, old, index))
+    if bits == 32:  # no zero-extending write when nothing is written
+        name = gpr_location(ctx.ins.op_register(0))[0]
+        ctx.set_gpr(name, b.movcond(Cond.EQ, src, zero, ctx.get_gpr(name), index))
+    else:
+        ctx.write(0, b.movcond(Cond.EQ, src, zero, ctx.read(0), index))
     for name in ("cf", "of", "af"):
         ctx.set_flag_const(name, 0)
     ctx.set_zsp(src, bits)

@@ -8,6 +8,7 @@ from tcg2wasm.frontend.x86_64.context import LiftContext, Unsupported
 from tcg2wasm.frontend.x86_64.registry import semantics
 
 M = ix.Mnemonic
+R = ix.Register
 
 
 @semantics(M.MOV)
@@ -103,7 +104,21 @@ def lift_cwd_cdq_cqo(ctx: LiftContext, ins: ix.Instruction) -> None:
     _sign_into_rdx(ctx, _WIDTH[ins.mnemonic])
 
 
-@semantics(M.NOP, M.PAUSE, M.ENDBR64, M.PREFETCHNTA, M.PREFETCHT0, M.PREFETCHT1, M.PREFETCHT2, M.PREFETCHW,
+@semantics(M.PAUSE)
+def lift_pause(ctx: LiftContext, ins: ix.Instruction) -> None:
+    """F3 90 is pause, but with REX.B the 90 is xchg r8, rax/eax/ax, as for a plain 90: iced-x86 1.21
+    decodes F3 REX.B 90 as pause, the CPU and QEMU execute the xchg (found by the native oracle)."""
+    rex = ctx.insn_bytes[-2] if len(ctx.insn_bytes) >= 2 else 0
+    if not (0x40 <= rex <= 0x4F and rex & 1):
+        return
+    bits = 64 if rex & 8 else 16 if 0x66 in ctx.insn_bytes[:-2] else 32
+    r8, acc = {64: (R.R8, R.RAX), 32: (R.R8D, R.EAX), 16: (R.R8W, R.AX)}[bits]
+    a, c = ctx.get_reg(r8), ctx.get_reg(acc)
+    ctx.set_reg(r8, c)
+    ctx.set_reg(acc, a)
+
+
+@semantics(M.NOP, M.ENDBR64, M.PREFETCHNTA, M.PREFETCHT0, M.PREFETCHT1, M.PREFETCHT2, M.PREFETCHW,
            M.LFENCE, M.MFENCE, M.SFENCE)
 def lift_nop(ctx: LiftContext, ins: ix.Instruction) -> None:
     """Multi-byte nops, hints and fences: no architectural effect in a single-threaded guest."""

@@ -38,6 +38,11 @@ def _pack_flags(ctx: LiftContext, names: tuple[str, ...], fixed: int) -> Temp:
     return value
 
 
+def pushed_rflags(ctx: LiftContext) -> Temp:
+    """rflags as pushf pushes it (and syscall copies it to r11): the seven flags, bit 1 and IF."""
+    return _pack_flags(ctx, FLAG_NAMES, RFLAGS_PUSHED_REST)
+
+
 def _unpack_flags(ctx: LiftContext, value: Temp, names: tuple[str, ...]) -> None:
     for name in names:
         ctx.set_flag(name, ctx.b.extract(value, FLAG_BITS[name], 1))

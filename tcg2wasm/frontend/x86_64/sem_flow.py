@@ -6,20 +6,30 @@ import iced_x86 as ix
 
 from tcg2wasm.frontend.x86_64.context import LiftContext, Unsupported
 from tcg2wasm.frontend.x86_64.registry import semantics
-from tcg2wasm.ir import Cond, Exit
+from tcg2wasm.ir import Cond, Exit, MemOp
 
 M = ix.Mnemonic
 OK = ix.OpKind
 _NEAR = (OK.NEAR_BRANCH64, OK.NEAR_BRANCH32, OK.NEAR_BRANCH16)
 
 
-def _target_operand(ctx: LiftContext, ins: ix.Instruction):
-    """Constant target of a direct branch, or the Temp holding an indirect one."""
+def _target_operand(ctx: LiftContext, ins: ix.Instruction, pushes: bool = False):
+    """Constant target of a direct branch, or the Temp holding an indirect one.
+
+    ``pushes`` (call): the push's stack fault comes before the #GP of a non-canonical target (SDM vol. 2
+    CALL, operation: the stack check first; found by ``tcg2wasm fuzz streams``): a write probe of the
+    stack slot (a load with ``MemOp.FOR_WRITE``) goes before the target check."""
     if ins.op_kind(0) in _NEAR:
         return ins.near_branch_target
     if ctx.op_bits(0) != 64:
         raise Unsupported("indirect branch with a 16/32-bit operand")
-    return ctx.read(0)
+    target = ctx.read(0)
+    if target.is_global:  # `call rsp`: the target is rsp as it was before the push (found by fuzz streams)
+        target = ctx.b.mov(target)
+    if pushes:
+        ctx.b.load(ctx.b.addi(ctx.get_gpr("rsp"), -8), MemOp(MemOp.UQ | MemOp.FOR_WRITE))
+    ctx.check_canonical_target(target)
+    return target
 
 
 @semantics(M.JMP)
@@ -65,7 +75,7 @@ def lift_loop(ctx: LiftContext, ins: ix.Instruction) -> None:
 
 @semantics(M.CALL)
 def lift_call(ctx: LiftContext, ins: ix.Instruction) -> None:
-    target = _target_operand(ctx, ins)
+    target = _target_operand(ctx, ins, pushes=True)
     ctx.push(ctx.b.const(ins.next_ip))
     if isinstance(target, int):
         ctx.jump(target)
@@ -80,6 +90,7 @@ def lift_ret(ctx: LiftContext, ins: ix.Instruction) -> None:
     b = ctx.b
     rsp = ctx.get_gpr("rsp")
     target = ctx.load(rsp, 64)
+    ctx.check_canonical_target(target)
     extra = ins.immediate(0) if ins.op_count else 0
     ctx.set_gpr("rsp", b.addi(rsp, 8 + extra))
     ctx.jump_indirect(target)
@@ -87,6 +98,11 @@ def lift_ret(ctx: LiftContext, ins: ix.Instruction) -> None:
 
 @semantics(M.SYSCALL)
 def lift_syscall(ctx: LiftContext, ins: ix.Instruction) -> None:
+    """The CPU saves the return address in rcx and rflags in r11 (SDM vol. 2, SYSCALL) before the kernel runs."""
+    from tcg2wasm.frontend.x86_64.sem_flags import pushed_rflags
+
+    ctx.set_gpr("r11", pushed_rflags(ctx))
+    ctx.set_gpr("rcx", ctx.b.const(ins.next_ip))
     ctx.exit(Exit.SYSCALL)
 
 

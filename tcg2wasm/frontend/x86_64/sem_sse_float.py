@@ -134,11 +134,14 @@ def lift_sqrt(ctx: LiftContext, ins: ix.Instruction) -> None:
 
 @semantics(*_MINMAX)
 def lift_minmax(ctx: LiftContext, ins: ix.Instruction) -> None:
-    """x86 min/max: ``dest < src ? dest : src``; a NaN or two zeros give src (the ops' rule)."""
+    """x86 min/max: ``dest < src ? dest : src``; a NaN or two zeros give src (the ops' rule). Under
+    MXCSR.DAZ a denormal operand is a zero, compared and returned as such (applied here: the fallback,
+    Unicorn, returns the denormal; found by the native oracle)."""
     name = _MINMAX[ins.mnemonic]
     fmt, packed = _shape(name)
     op = f"{name[:3].lower()}_{fmt}"
-    _apply_lanes(ctx, ins, fmt, packed, lambda x, y: _op(ctx, op, x, y), MXCSR_DAZ)
+    _apply_lanes(ctx, ins, fmt, packed,
+                 lambda x, y: _op(ctx, op, _denormals_as_zero(ctx, fmt, x), _denormals_as_zero(ctx, fmt, y)), 0)
 
 
 # -- compares ------------------------------------------------------------------------------
@@ -153,10 +156,23 @@ def _mask_lane(ctx: LiftContext, fmt: str, cond: int) -> Lane:
     return lane
 
 
+def _denormals_as_zero(ctx: LiftContext, fmt: str, x: Temp) -> Temp:
+    """``x`` with a denormal (zero exponent) replaced by a zero of its sign when MXCSR.DAZ is set."""
+    b = ctx.b
+    sign, exponent = (1 << 63, 0x7FF0000000000000) if fmt == "f64" else (0x80000000, 0x7F800000)
+    zeroed = b.movcond(Cond.TSTEQ, x, b.const(exponent), b.andi(x, sign), x)
+    return b.movcond(Cond.TSTNE, b.get_global("mxcsr"), b.const(MXCSR_DAZ), zeroed, x)
+
+
 def _lift_cmp(ctx: LiftContext, ins: ix.Instruction, fmt: str, packed: bool) -> None:
-    """cmpss/sd/ps/pd with predicates 0..7 (imm8 bits 3-7 are reserved and ignored, as in Unicorn)."""
+    """cmpss/sd/ps/pd with predicates 0..7: the CPU ignores imm8 bits 3-7 of the legacy forms (Unicorn
+    raises #UD for them). DAZ is applied here, not left to the fallback, so that no such compare
+    reaches Unicorn (found by the native oracle, docs/testing.md)."""
     cond = ins.immediate(2) & 7
-    _apply_lanes(ctx, ins, fmt, packed, _mask_lane(ctx, fmt, cond), MXCSR_DAZ)
+    mask = _mask_lane(ctx, fmt, cond)
+    def lane(x, y):
+        return (mask(_denormals_as_zero(ctx, fmt, x), _denormals_as_zero(ctx, fmt, y)))
+    _apply_lanes(ctx, ins, fmt, packed, lane, 0)
 
 
 @semantics(M.CMPSS, M.CMPPS, M.CMPPD)

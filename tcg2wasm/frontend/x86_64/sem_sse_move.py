@@ -1,13 +1,15 @@
 """SSE/SSE2 data movement: movd/movq, the 128-bit moves, movss/movsd, the half moves, non-temporal stores.
 
 An xmm register is two i64 globals (``xmmN_lo``, ``xmmN_hi``). A 128-bit store
-writes the high half first, so that a store running off the end of a mapping
-faults before it has written anything (the common way for it to be partial).
+is two 8-byte stores ordered so that a store running off the end of a mapping
+faults before it has written anything, at the address the CPU reports
+(``store_xmm128``).
 
-Alignment: the aligned forms (movdqa, movaps, movapd, movntdq...) raise #GP on
-hardware when the address is not 16-byte aligned, but the oracle (Unicorn,
-built on QEMU 5) does not check alignment, and neither does this lifter, so
-that both agree (see docs/sse.md).
+Alignment: the aligned forms (movdqa, movaps, movapd, movntdq..., and every
+other legacy SSE instruction with a 16-byte memory operand) raise #GP when the
+address is not 16-byte aligned, as on the CPU (``LiftContext.check_aligned16``;
+found by the native oracle, docs/testing.md). Unicorn (QEMU 5) does not check:
+a listed known difference.
 
 MMX forms (``mm0``..``mm7`` operands) raise ``Unsupported`` and go to the fallback.
 """
@@ -18,7 +20,7 @@ import iced_x86 as ix
 
 from tcg2wasm.frontend.x86_64.context import LiftContext, Unsupported
 from tcg2wasm.frontend.x86_64.registry import semantics
-from tcg2wasm.ir import Temp
+from tcg2wasm.ir import Cond, MemOp, Temp
 
 M = ix.Mnemonic
 OK = ix.OpKind
@@ -35,9 +37,23 @@ def memory_bits(ins: ix.Instruction) -> int:
 
 
 def store_xmm128(ctx: LiftContext, addr: Temp, lo: Temp, hi: Temp) -> None:
-    """Store 16 bytes, high half first (see the module docstring)."""
-    ctx.store(ctx.b.addi(addr, 8), hi, 64)
-    ctx.store(addr, lo, 64)
+    """Store 16 bytes as two 8-byte stores, in the order that keeps a fault precise (#GP first if the
+    operand must be aligned and is not).
+
+    Low half first, so that a fault reports the lowest address, as the CPU does -- except when
+    the low half ends just before a page boundary that the high half starts at or crosses
+    (``addr & 0xFFF`` in 0xFF1..0xFF8): then the high half goes first, so that a fault on the second
+    page leaves the first unwritten. Before both, a one-byte write probe at ``addr`` (a load with
+    ``MemOp.FOR_WRITE``): when the first page cannot be written either, the CPU reports it, at
+    ``addr`` (found by ``tcg2wasm fuzz streams``, seed 41022048)."""
+    b = ctx.b
+    ctx.check_aligned16(addr)
+    b.load(addr, MemOp(MemOp.UB | MemOp.FOR_WRITE))
+    high = b.addi(addr, 8)
+    high_first = b.setcondi(Cond.LTU, b.addi(b.andi(addr, 0xFFF), -0xFF1), 8)
+    zero = b.const(0)
+    ctx.store(b.movcond(Cond.NE, high_first, zero, high, addr), b.movcond(Cond.NE, high_first, zero, hi, lo), 64)
+    ctx.store(b.movcond(Cond.NE, high_first, zero, addr, high), b.movcond(Cond.NE, high_first, zero, lo, hi), 64)
 
 
 

@@ -115,10 +115,11 @@ def _lods_once(ctx: LiftContext, bits: int) -> None:
 
 
 def _cmps_once(ctx: LiftContext, bits: int) -> None:
-    """Flags of [rsi] - es:[rdi]."""
+    """Flags of [rsi] - es:[rdi]. es:[rdi] is read first, as the CPU (and QEMU) do: when both reads
+    fault, the fault is the one of [rdi] (found by the native oracle, docs/testing.md)."""
     step = _step(ctx, bits)
-    a = ctx.load(_source_addr(ctx), bits)
     c = ctx.load(_dest_addr(ctx), bits)
+    a = ctx.load(_source_addr(ctx), bits)
     ctx.flags_sub(a, c, ctx.b.sub(a, c), bits)
     _advance(ctx, "rsi", step)
     _advance(ctx, "rdi", step)

@@ -9,7 +9,7 @@ import iced_x86 as ix
 
 from tcg2wasm.abi import PAGE_SIZE
 from tcg2wasm.frontend.x86_64 import sem_loader  # noqa: F401  (registers the semantic functions)
-from tcg2wasm.frontend.x86_64.context import LiftContext, Unsupported
+from tcg2wasm.frontend.x86_64.context import LiftContext, Unsupported, reads_to_write
 from tcg2wasm.frontend.x86_64.registry import SEMANTICS
 from tcg2wasm.frontend.x86_64.unicorn_blocks import MAX_BLOCK_BYTES, MAX_BLOCK_INSNS
 from tcg2wasm.frontend.x86_64.unicorn_blocks import ends_block as ends_unicorn_block
@@ -31,12 +31,41 @@ def _ends_block(ins: ix.Instruction) -> bool:
         ins.has_rep_prefix or ins.has_repne_prefix)
 
 
-def _emit_undecodable(ctx: LiftContext, pc: int, available: int) -> None:
+#: Valid VEX, EVEX and XOP instructions whose tails continue a cut-short prefix of such an instruction.
+_ESCAPE_TAILS = (bytes.fromhex("c4e1781000"), bytes.fromhex("c5f81000"), bytes.fromhex("62f17c481000"),
+                 bytes.fromhex("8fe878c00000"))
+
+
+def _continuations(code: bytes) -> list[bytes]:
+    out = [code + bytes([first]) + rest * MAX_INSN_LEN for first in range(256) for rest in (b"\x00", b"\xff")]
+    for tail in _ESCAPE_TAILS:
+        out += [code + tail[k:] + bytes(MAX_INSN_LEN) for k in range(1, len(tail))]
+    return out
+
+
+def needs_more_bytes(code: bytes) -> bool:
+    """Whether undecodable ``code``, cut short by the end of fetchable memory, is the start of a valid
+    instruction for some continuation: then the CPU fetches on and faults there; otherwise the opcode
+    is invalid whatever follows (``06``, ``lock nop``) and the CPU raises #UD without that fetch.
+    Continuations tried: every next byte followed by zeros or by 0xff bytes, and the tails of a
+    VEX, an EVEX and an XOP instruction."""
+    for candidate in _continuations(code):
+        ins = ix.Decoder(64, candidate, ip=0).decode()
+        if not ins.is_invalid and ins.len > len(code):
+            return True
+    return False
+
+
+def _emit_undecodable(ctx: LiftContext, fetch: Fetch, pc: int, code: bytes) -> None:
+    """#UD at ``pc``; or, if the bytes end at unfetchable memory before the instruction does, the fetch
+    fault of the first byte past them (found by ``tcg2wasm fuzz blobs``: a FETCH_UNMAPPED at address 0
+    before, also for opcodes invalid whatever follows)."""
+    if len(code) < MAX_INSN_LEN and needs_more_bytes(code):
+        fetch(pc + len(code), 1)  # raises the fetch fault (GuestFault) with its address
     b = ctx.b
     b.insn_start(pc)
     zero = b.const(0)
-    kind = Excp.FETCH_UNMAPPED if available < MAX_INSN_LEN else Excp.INVALID_OPCODE
-    b.trapcond(Cond.EQ, zero, zero, kind)
+    b.trapcond(Cond.EQ, zero, zero, Excp.INVALID_OPCODE)
     b.exit_tb(Exit.FAULT, pc)
 
 
@@ -49,6 +78,7 @@ def _lift_one(ctx: LiftContext, ins: ix.Instruction, raw: bytes) -> bool:
     mark = b.mark()
     ctx.ins, ctx.pc, ctx.next_pc, ctx.ended = ins, ins.ip, ins.next_ip, False
     ctx.insn_bytes = raw
+    ctx.rmw_memory = reads_to_write(ins)
     b.insn_start(ins.ip)
     try:
         fn(ctx, ins)
@@ -127,7 +157,7 @@ def translate_block(fetch: Fetch, pc: int, *, max_insns: int = 64,
             if insns:
                 _continue_at(b, meta, cur, shape)
             elif ins.is_invalid:
-                _emit_undecodable(ctx, cur, len(data) - offset)
+                _emit_undecodable(ctx, fetch, cur, data[offset:offset + MAX_INSN_LEN])
                 insns.append(GuestInsn(cur, data[offset:offset + MAX_INSN_LEN], "(bad)", lifted=False))
             else:
                 b.insn_start(cur)
