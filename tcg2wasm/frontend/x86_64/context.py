@@ -87,7 +87,8 @@ class LiftContext:
         self.next_pc = 0
         self.ended = False  # the current instruction emitted a terminator
         self.insn_bytes = b""  # its encoding (the x87 lifters store its opcode)
-        #: rep loops as Unicorn's: rcx is tested at the top only, so the last iteration is followed
+        #: Unicorn-shaped lifting (under tcg2wasm.unicorn hooks): syscall leaves rcx/r11 as Unicorn does,
+        #: and rep loops as Unicorn's -- rcx is tested at the top only, so the last iteration is followed
         #: by one more execution of the instruction that just leaves (see sem_string.py)
         self.unicorn_rep = False
         #: The instruction reads and writes back its one memory operand (add [m], r; xchg; cmpxchg; inc [m]...):

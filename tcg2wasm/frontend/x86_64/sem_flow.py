@@ -101,8 +101,9 @@ def lift_syscall(ctx: LiftContext, ins: ix.Instruction) -> None:
     """The CPU saves the return address in rcx and rflags in r11 (SDM vol. 2, SYSCALL) before the kernel runs."""
     from tcg2wasm.frontend.x86_64.sem_flags import pushed_rflags
 
-    ctx.set_gpr("r11", pushed_rflags(ctx))
-    ctx.set_gpr("rcx", ctx.b.const(ins.next_ip))
+    if not ctx.unicorn_rep:  # Unicorn-shaped blocks (tcg2wasm.unicorn): as Unicorn, whose syscall hook sets neither
+        ctx.set_gpr("r11", pushed_rflags(ctx))
+        ctx.set_gpr("rcx", ctx.b.const(ins.next_ip))
     ctx.exit(Exit.SYSCALL)
 
 
